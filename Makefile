@@ -1,0 +1,12 @@
+# The README's commands. `make test` is what CI runs (through .ci/run).
+.PHONY: build demo test fuzz
+
+build:
+	go build -o bin/caddy ./cmd/caddy
+	go build -o bin/wxmock ./cmd/wxmock
+
+demo:
+	./scripts/demo.sh
+
+test:
+	go test -race ./...

@@ -1,0 +1,191 @@
+// Package auth is wxauth's login state machine: it turns wx.login codes into
+// tokens, binds phone numbers, revokes tokens and verifies them on the hot
+// path. It joins the wechat, token and session packages and knows nothing of
+// Caddy or HTTP.
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/wxauth/caddy-wxauth/session"
+	"github.com/wxauth/caddy-wxauth/token"
+	"github.com/wxauth/caddy-wxauth/wechat"
+)
+
+// Config configures a Service. Zero optional fields take the defaults shown.
+type Config struct {
+	AppID  string
+	WeChat *wechat.Client
+	Tokens *token.Manager
+	Store  session.Store
+	// KeyPrefix namespaces every store key, e.g. "wxauth:<appid>:".
+	KeyPrefix string
+	// SealKey encrypts session_keys before they reach the store, so a store
+	// dump alone reveals none. 32 bytes; see DeriveSealKey.
+	SealKey []byte
+	// TokenTTL is how long issued tokens live; session_keys are kept as long.
+	TokenTTL time.Duration
+	// UserTTL is how long a phone binding and unionid outlive the user's last
+	// login. Default 30 days.
+	UserTTL time.Duration
+	// SessionKeysKept is how many recent session_keys are tried when
+	// decrypting legacy data (the refreshed-key race). Default 3.
+	SessionKeysKept int
+	// CacheTTL bounds how stale a verified token's revocation and phone state
+	// may be on this instance. Default 2s; negative disables the cache.
+	CacheTTL time.Duration
+	// CacheSize bounds the verified-token cache. Default 100000.
+	CacheSize int
+	// LoginRateLimit allows that many logins per client IP per
+	// LoginRateWindow; 0 is no limit.
+	LoginRateLimit  int
+	LoginRateWindow time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Service runs logins, phone binding, logouts and verification.
+type Service struct {
+	cfg   Config
+	seal  *sealer
+	cache *identityCache
+}
+
+const (
+	defaultUserTTL         = 30 * 24 * time.Hour
+	defaultSessionKeysKept = 3
+	defaultCacheTTL        = 2 * time.Second
+	defaultCacheSize       = 100_000
+	// codeTTL is how long a wx.login code is remembered to refuse a replay;
+	// WeChat's codes expire after five minutes.
+	codeTTL = 5 * time.Minute
+)
+
+// New checks cfg and returns a Service.
+func New(cfg Config) (*Service, error) {
+	switch {
+	case cfg.AppID == "":
+		return nil, errors.New("auth: AppID is required")
+	case cfg.WeChat == nil || cfg.Tokens == nil || cfg.Store == nil:
+		return nil, errors.New("auth: WeChat, Tokens and Store are required")
+	case cfg.TokenTTL <= 0:
+		return nil, errors.New("auth: TokenTTL must be positive")
+	case cfg.LoginRateLimit > 0 && cfg.LoginRateWindow <= 0:
+		return nil, errors.New("auth: LoginRateWindow must be positive with a LoginRateLimit")
+	}
+	seal, err := newSealer(cfg.SealKey)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	if cfg.UserTTL <= 0 {
+		cfg.UserTTL = defaultUserTTL
+	}
+	if cfg.SessionKeysKept <= 0 {
+		cfg.SessionKeysKept = defaultSessionKeysKept
+	}
+	if cfg.CacheTTL == 0 {
+		cfg.CacheTTL = defaultCacheTTL
+	}
+	if cfg.CacheSize <= 0 {
+		cfg.CacheSize = defaultCacheSize
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{cfg: cfg, seal: seal, cache: newIdentityCache(cfg.CacheSize)}, nil
+}
+
+// JWKS returns the public keys that verify tokens.
+func (s *Service) JWKS(ctx context.Context) ([]byte, error) {
+	set, err := s.cfg.Tokens.JWKS(ctx)
+	if err != nil {
+		return nil, storeError("load signing keys", err)
+	}
+	return set, nil
+}
+
+// Store keys, all under KeyPrefix. Client-chosen strings (codes, IPs) are
+// hashed so they cannot shape the key space.
+func (s *Service) phoneKey(openid string) string { return s.cfg.KeyPrefix + "phone:" + openid }
+func (s *Service) unionKey(openid string) string { return s.cfg.KeyPrefix + "unionid:" + openid }
+func (s *Service) sessKeysKey(openid string) string {
+	return s.cfg.KeyPrefix + "session-keys:" + openid
+}
+func (s *Service) revokedKey(jti string) string { return s.cfg.KeyPrefix + "revoked:" + jti }
+func (s *Service) codeKey(code string) string   { return s.cfg.KeyPrefix + "code:" + digest(code) }
+func (s *Service) rateKey(ip string) string     { return s.cfg.KeyPrefix + "login-rate:" + digest(ip) }
+
+func digest(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return fmt.Sprintf("%x", sum[:16])
+}
+
+// identityCache remembers verified tokens so the hot path skips the signature
+// check and, for CacheTTL, the store. Only tokens whose signature verified
+// enter it, so forged tokens cannot grow it.
+type identityCache struct {
+	mu      sync.RWMutex
+	max     int
+	entries map[[sha256.Size]byte]*cachedIdentity
+}
+
+type cachedIdentity struct {
+	id      Identity
+	checked time.Time // when revocation and phone were last read from the store
+}
+
+func newIdentityCache(max int) *identityCache {
+	return &identityCache{max: max, entries: make(map[[sha256.Size]byte]*cachedIdentity)}
+}
+
+func (c *identityCache) get(k [sha256.Size]byte) (cachedIdentity, bool) {
+	c.mu.RLock()
+	e, ok := c.entries[k]
+	c.mu.RUnlock()
+	if !ok {
+		return cachedIdentity{}, false
+	}
+	return *e, true
+}
+
+func (c *identityCache) put(k [sha256.Size]byte, e cachedIdentity, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.entries[k]; !ok && len(c.entries) >= c.max {
+		c.evict(now)
+	}
+	c.entries[k] = &e
+}
+
+// evict drops expired entries, and if none were, an arbitrary eighth: the
+// cache only saves work, so losing an entry costs one signature check.
+func (c *identityCache) evict(now time.Time) {
+	before := len(c.entries)
+	for k, e := range c.entries {
+		if !now.Before(e.id.ExpiresAt) {
+			delete(c.entries, k)
+		}
+	}
+	if len(c.entries) < before {
+		return
+	}
+	n := c.max/8 + 1
+	for k := range c.entries {
+		if n == 0 {
+			break
+		}
+		delete(c.entries, k)
+		n--
+	}
+}
+
+func (c *identityCache) remove(k [sha256.Size]byte) {
+	c.mu.Lock()
+	delete(c.entries, k)
+	c.mu.Unlock()
+}

@@ -1,0 +1,114 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wxauth/caddy-wxauth/session"
+	"github.com/wxauth/caddy-wxauth/token"
+)
+
+// Identity is who a verified token names, with what the store knows of them.
+type Identity struct {
+	OpenID    string
+	UnionID   string
+	Phone     *Phone // nil until a phone is bound
+	TokenID   string
+	ExpiresAt time.Time
+
+	cacheKey [sha256.Size]byte
+	revoked  bool
+}
+
+// Phone is a bound phone number, as /wx/phone answers it.
+type Phone struct {
+	PhoneNumber     string `json:"phone_number"`
+	PurePhoneNumber string `json:"pure_phone_number"`
+	CountryCode     string `json:"country_code"`
+}
+
+var errUnauthorized = newError(CodeUnauthorized, "a valid Bearer token is required", nil)
+
+// Verify returns the identity raw names. A token verified before skips the
+// signature check; its revocation and phone are re-read from the store once
+// CacheTTL has passed. Failures are CodeUnauthorized, or CodeStoreUnavailable
+// when the store cannot answer.
+func (s *Service) Verify(ctx context.Context, raw string) (Identity, error) {
+	if raw == "" {
+		return Identity{}, errUnauthorized
+	}
+	key := sha256.Sum256([]byte(raw))
+	now := s.cfg.Now()
+
+	e, ok := s.cache.get(key)
+	switch {
+	case ok && !now.Before(e.id.ExpiresAt):
+		// Let the token package judge expiry (it allows for clock skew).
+		s.cache.remove(key)
+		ok = false
+	case ok && e.id.revoked:
+		return Identity{}, errUnauthorized
+	case ok && now.Sub(e.checked) < s.cfg.CacheTTL:
+		return e.id, nil
+	}
+	if !ok {
+		claims, err := s.cfg.Tokens.Verify(ctx, raw)
+		if errors.Is(err, token.ErrInvalid) {
+			return Identity{}, newError(CodeUnauthorized, "a valid Bearer token is required", err)
+		}
+		if err != nil {
+			return Identity{}, storeError("load signing key", err)
+		}
+		e.id = Identity{OpenID: claims.OpenID, TokenID: claims.ID, ExpiresAt: claims.ExpiresAt, cacheKey: key}
+	}
+
+	id, err := s.load(ctx, e.id)
+	if err != nil {
+		return Identity{}, err
+	}
+	s.cache.put(key, cachedIdentity{id: id, checked: now}, now)
+	if id.revoked {
+		return Identity{}, errUnauthorized
+	}
+	return id, nil
+}
+
+// load fills id with what the store knows now: revocation, unionid, phone.
+func (s *Service) load(ctx context.Context, id Identity) (Identity, error) {
+	if _, err := s.cfg.Store.Get(ctx, s.revokedKey(id.TokenID)); err == nil {
+		id.revoked = true
+		return id, nil
+	} else if !errors.Is(err, session.ErrNotFound) {
+		return id, storeError("read revocation", err)
+	}
+	unionID, err := s.rememberUnionID(ctx, id.OpenID, "")
+	if err != nil {
+		return id, err
+	}
+	id.UnionID = unionID
+	phone, err := s.phone(ctx, id.OpenID)
+	if err != nil {
+		return id, err
+	}
+	id.Phone = phone
+	return id, nil
+}
+
+func (s *Service) phone(ctx context.Context, openid string) (*Phone, error) {
+	v, err := s.cfg.Store.Get(ctx, s.phoneKey(openid))
+	switch {
+	case errors.Is(err, session.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, storeError("read phone", err)
+	}
+	var p Phone
+	if err := json.Unmarshal(v, &p); err != nil {
+		return nil, storeError("decode phone", fmt.Errorf("%w", err))
+	}
+	return &p, nil
+}

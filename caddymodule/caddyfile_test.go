@@ -1,0 +1,106 @@
+package caddymodule
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddytest"
+
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+func TestEveryBadCaddyfileFailsWithAMessageNamingTheMistake(t *testing.T) {
+	const ok = "app_id wx1\n app_secret s\n"
+	tests := []struct {
+		name, body, want string
+	}{
+		{"no app_id", "app_secret s", "app_id is required"},
+		{"no app_secret", "app_id wx1", "app_secret is required"},
+		{"an unknown subdirective", ok + "app_key x", `unknown subdirective "app_key"`},
+		{"a repeated subdirective", ok + "app_id wx2", "app_id given twice"},
+		{"app_id without a value", "app_id\n app_secret s", "wrong argument count"},
+		{"app_id with two values", "app_id a b\n app_secret s", "wrong argument count"},
+		{"an api_base that is no URL", ok + "api_base not-a-url", "api_base must be an http(s) URL"},
+		{"an api_base with another scheme", ok + "api_base ftp://x", "api_base must be an http(s) URL"},
+		{"a bad token_ttl", ok + "token_ttl soon", "bad duration"},
+		{"a negative token_ttl", ok + "token_ttl -1h", "must be positive"},
+		{"a zero cache_ttl", ok + "cache_ttl 0s", "must be positive"},
+		{"a login_path without slash", ok + "login_path wx/login", "login_path must start with /"},
+		{"a rate limit without window", ok + "login_rate_limit 20", "wrong argument count"},
+		{"a rate limit with a bad count", ok + "login_rate_limit many 1m", "bad count"},
+		{"a rate limit with a bad window", ok + "login_rate_limit 20 often", "bad window"},
+		{"an unknown store", ok + "store etcd", `unknown store "etcd"`},
+		{"redis without a URL", ok + "store redis", "wrong argument count"},
+		{"memory with a URL", ok + "store memory redis://x", "wrong argument count"},
+		{"public without paths", ok + "public", "wrong argument count"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := caddyfile.NewTestDispenser("wxauth {\n" + tc.body + "\n}")
+			var h Handler
+			err := h.UnmarshalCaddyfile(d)
+			if err == nil {
+				t.Fatalf("no error for:\n%s", tc.body)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q does not say %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestArgumentsOnTheDirectiveLineAreRefused(t *testing.T) {
+	var h Handler
+	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("wxauth extra {\napp_id a\napp_secret b\n}")); err == nil {
+		t.Fatal("want an error for an argument after wxauth")
+	}
+}
+
+func TestPublicAndRequirePhoneAccumulateAcrossLines(t *testing.T) {
+	var h Handler
+	err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(`wxauth {
+		app_id a
+		app_secret b
+		public /health
+		public /static/* /favicon.ico
+		require_phone /vip/*
+		require_phone /orders/*
+	}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(h.Public, " "); got != "/health /static/* /favicon.ico" {
+		t.Fatalf("public = %q", got)
+	}
+	if got := strings.Join(h.RequirePhone, " "); got != "/vip/* /orders/*" {
+		t.Fatalf("require_phone = %q", got)
+	}
+}
+
+// TestCaddyfilesAdaptToTheirGoldenJSON checks testdata/caddyfile_adapt: each
+// file is a Caddyfile, a line of dashes, and the JSON it must adapt to. The
+// directive needs no global order line, and secrets stay placeholders.
+func TestCaddyfilesAdaptToTheirGoldenJSON(t *testing.T) {
+	files, err := filepath.Glob("testdata/caddyfile_adapt/*.caddyfiletest")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden files: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			caddyfileText, want, ok := strings.Cut(string(data), "----------")
+			if !ok {
+				t.Fatal("no ---------- separator")
+			}
+			if !caddytest.CompareAdapt(t, f, caddyfileText, "caddyfile", strings.TrimSpace(want)) {
+				t.Fatal("adapted JSON differs from the golden file (diff printed above)")
+			}
+		})
+	}
+}

@@ -1,0 +1,150 @@
+package caddymodule
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/wxauth/caddy-wxauth/auth"
+)
+
+// The identity headers an upstream may trust, as SPEC.md names them.
+const (
+	headerOpenID      = "X-OpenID"
+	headerUnionID     = "X-UnionID"
+	headerPhone       = "X-Phone"
+	headerCountryCode = "X-Phone-Country-Code"
+)
+
+var identityHeaders = []string{headerOpenID, headerUnionID, headerPhone, headerCountryCode}
+
+// ServeHTTP strips client-sent identity, answers wxauth's own endpoints,
+// verifies the token and hands the request on with the verified identity.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	stripIdentityHeaders(r.Header)
+
+	if serve := h.endpoint(r.URL.Path); serve != nil {
+		return serve(w, r)
+	}
+
+	public := len(h.Public) > 0 && h.Public.Match(r)
+	if public && r.Header.Get("Authorization") == "" {
+		return next.ServeHTTP(w, r)
+	}
+	id, err := h.verify(r)
+	if err != nil {
+		if public {
+			return next.ServeHTTP(w, r)
+		}
+		return h.writeError(w, err)
+	}
+	if id.Phone == nil && len(h.RequirePhone) > 0 && h.RequirePhone.Match(r) {
+		return h.writeError(w, &auth.Error{Code: auth.CodePhoneRequired, Message: "bind a phone number first"})
+	}
+	setIdentity(r, id)
+	return next.ServeHTTP(w, r)
+}
+
+// verify checks the request's Bearer token. A request with several
+// Authorization headers is refused: which one counts would be ambiguous.
+func (h *Handler) verify(r *http.Request) (auth.Identity, error) {
+	values := r.Header.Values("Authorization")
+	if len(values) != 1 {
+		return auth.Identity{}, &auth.Error{Code: auth.CodeUnauthorized, Message: "a valid Bearer token is required"}
+	}
+	scheme, raw, ok := strings.Cut(values[0], " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return auth.Identity{}, &auth.Error{Code: auth.CodeUnauthorized, Message: "a valid Bearer token is required"}
+	}
+	return h.service.Verify(r.Context(), strings.TrimSpace(raw))
+}
+
+// setIdentity hands id to the next handlers as headers and placeholders.
+func setIdentity(r *http.Request, id auth.Identity) {
+	r.Header.Set(headerOpenID, id.OpenID)
+	if id.UnionID != "" {
+		r.Header.Set(headerUnionID, id.UnionID)
+	}
+	if id.Phone != nil {
+		r.Header.Set(headerPhone, id.Phone.PhoneNumber)
+		r.Header.Set(headerCountryCode, id.Phone.CountryCode)
+	}
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if repl == nil {
+		return
+	}
+	repl.Set("http.auth.user.id", id.OpenID)
+	repl.Set("wx.openid", id.OpenID)
+	repl.Set("wx.unionid", id.UnionID)
+	if id.Phone != nil {
+		repl.Set("wx.phone", id.Phone.PhoneNumber)
+	}
+}
+
+// stripIdentityHeaders removes every header whose name is an identity
+// header's, compared case-insensitively with '_' counted as '-' (upstreams
+// such as PHP and nginx's CGI variables treat them alike), and every such
+// name listed in Connection, which reverse_proxy would otherwise use to drop
+// the headers we inject.
+func stripIdentityHeaders(hdr http.Header) {
+	for name := range hdr {
+		if isIdentityHeader(name) {
+			delete(hdr, name)
+		}
+	}
+	conn, ok := hdr["Connection"]
+	if !ok {
+		return
+	}
+	kept := conn[:0]
+	for _, v := range conn {
+		var tokens []string
+		for _, t := range strings.Split(v, ",") {
+			if t = strings.TrimSpace(t); t != "" && !isIdentityHeader(t) {
+				tokens = append(tokens, t)
+			}
+		}
+		if len(tokens) > 0 {
+			kept = append(kept, strings.Join(tokens, ", "))
+		}
+	}
+	if len(kept) == 0 {
+		delete(hdr, "Connection")
+	} else {
+		hdr["Connection"] = kept
+	}
+}
+
+func isIdentityHeader(name string) bool {
+	for _, id := range identityHeaders {
+		if sameHeaderName(name, id) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameHeaderName compares without allocating: ASCII case-insensitive, '_' = '-'.
+func sameHeaderName(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if fold(a[i]) != fold(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func fold(c byte) byte {
+	switch {
+	case c == '_':
+		return '-'
+	case 'A' <= c && c <= 'Z':
+		return c + 'a' - 'A'
+	}
+	return c
+}

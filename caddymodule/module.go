@@ -1,0 +1,277 @@
+// Package caddymodule is the Caddy glue of caddy-wxauth: the
+// http.handlers.wxauth module, its Caddyfile directive and its HTTP handler.
+// The WeChat protocol, tokens and stores live in packages that know nothing of
+// Caddy; this package only wires them to Caddy's config, logs and requests.
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/wxauth/caddy-wxauth/auth"
+	"github.com/wxauth/caddy-wxauth/session"
+	"github.com/wxauth/caddy-wxauth/token"
+	"github.com/wxauth/caddy-wxauth/wechat"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler puts WeChat Mini Program login in front of the handlers after it.
+// It answers the login, phone, profile, logout and JWKS endpoints itself;
+// every other request must carry a valid `Authorization: Bearer` token, and
+// goes on with the user's identity in the `X-OpenID`, `X-UnionID`, `X-Phone`
+// and `X-Phone-Country-Code` headers and the `{wx.openid}`, `{wx.unionid}`,
+// `{wx.phone}` and `{http.auth.user.id}` placeholders. Identity headers sent
+// by the client are always removed first.
+type Handler struct {
+	// The mini program's AppID. Required.
+	AppID string `json:"app_id,omitempty"`
+	// The mini program's AppSecret. Required. `{env.*}` and `{file.*}`
+	// placeholders are resolved when the config loads, so the secret need not
+	// appear in the config; it never appears in a response or a log.
+	AppSecret string `json:"app_secret,omitempty"`
+	// Base URL of WeChat's server API. Default: https://api.weixin.qq.com.
+	// Point it at cmd/wxmock for offline development.
+	APIBase string `json:"api_base,omitempty"`
+
+	// Paths of the endpoints the handler answers itself. Defaults:
+	// /wx/login, /wx/phone, /wx/profile, /wx/logout. The JWKS is served at
+	// /wx/.well-known/jwks.json.
+	LoginPath   string `json:"login_path,omitempty"`
+	PhonePath   string `json:"phone_path,omitempty"`
+	ProfilePath string `json:"profile_path,omitempty"`
+	LogoutPath  string `json:"logout_path,omitempty"`
+
+	// How long an issued token is valid. Default: 2h.
+	TokenTTL caddy.Duration `json:"token_ttl,omitempty"`
+	// How long a bound phone number and unionid are kept after the user's
+	// last login. Default: 720h (30 days).
+	UserTTL caddy.Duration `json:"user_ttl,omitempty"`
+	// How long this instance trusts what it last read from the store about a
+	// token (revocation, phone): the longest a logout or phone binding done on
+	// another instance takes to be seen here. Default: 2s. A negative value
+	// reads the store on every request.
+	CacheTTL caddy.Duration `json:"cache_ttl,omitempty"`
+
+	// Limits logins per client IP. Off when absent.
+	LoginRateLimit *RateLimit `json:"login_rate_limit,omitempty"`
+
+	// Where sessions, revocations, phone bindings, signing keys and the
+	// access_token live. Default: memory (one process).
+	Store *StoreConfig `json:"store,omitempty"`
+
+	// Path to a PEM file of Ed25519 or ECDSA P-256 private keys; the first
+	// signs, all verify. Without it, keys are generated, kept in the store and
+	// rotated daily.
+	SigningKey string `json:"signing_key,omitempty"`
+
+	// Requests matching these paths need no token: they go on without
+	// identity headers, or with them when a valid token is present.
+	Public caddyhttp.MatchPath `json:"public,omitempty"`
+	// Requests matching these paths are refused with 403 phone_required
+	// unless the user has bound a phone number.
+	RequirePhone caddyhttp.MatchPath `json:"require_phone,omitempty"`
+
+	service *auth.Service
+	store   *pooledStore
+	logger  *zap.Logger
+}
+
+// RateLimit allows Requests per Window.
+type RateLimit struct {
+	Requests int            `json:"requests,omitempty"`
+	Window   caddy.Duration `json:"window,omitempty"`
+}
+
+// StoreConfig chooses the session store.
+type StoreConfig struct {
+	// "memory" or "redis".
+	Type string `json:"type,omitempty"`
+	// For redis: redis://, rediss://, redis-sentinel:// or redis-cluster://
+	// URL; placeholders are resolved when the config loads.
+	URL string `json:"url,omitempty"`
+	// For redis: prepended to every key, before the app_id. Default "wxauth:".
+	Prefix string `json:"prefix,omitempty"`
+}
+
+const (
+	defaultTokenTTL = 2 * time.Hour
+	jwksPath        = "/wx/.well-known/jwks.json"
+)
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.wxauth",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision fills defaults, resolves secrets and builds the service.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	h.setDefaults()
+	if err := h.check(); err != nil {
+		return err
+	}
+	repl := caddy.NewReplacer()
+	secret := repl.ReplaceKnown(h.AppSecret, "")
+	if secret == "" {
+		return errors.New("wxauth: app_secret resolved to an empty string")
+	}
+	for _, m := range []caddyhttp.MatchPath{h.Public, h.RequirePhone} {
+		if err := m.Provision(ctx); err != nil {
+			return fmt.Errorf("wxauth: path matcher: %w", err)
+		}
+	}
+	var pem []byte
+	if h.SigningKey != "" {
+		var err error
+		if pem, err = os.ReadFile(h.SigningKey); err != nil {
+			return fmt.Errorf("wxauth: signing_key: %w", err)
+		}
+	}
+
+	store, err := acquireStore(*h.Store, repl)
+	if err != nil {
+		return fmt.Errorf("wxauth: store: %w", err)
+	}
+	h.store = store
+	prefix := h.Store.Prefix + h.AppID + ":"
+
+	tokens, err := token.New(ctx, token.Config{
+		AppID:         h.AppID,
+		TTL:           time.Duration(h.TokenTTL),
+		SigningKeyPEM: pem,
+		Store:         store,
+		KeyPrefix:     prefix,
+		IsNotFound:    func(err error) bool { return errors.Is(err, session.ErrNotFound) },
+	})
+	if err != nil {
+		return fmt.Errorf("wxauth: signing keys: %w", err)
+	}
+	client := &wechat.Client{AppID: h.AppID, AppSecret: secret, BaseURL: h.APIBase}
+	client.Tokens = wechat.NewSharedTokenSource(client.FetchAccessToken, store, prefix+"access-token")
+	sealKey, err := auth.DeriveSealKey(secret)
+	if err != nil {
+		return fmt.Errorf("wxauth: %w", err)
+	}
+	cfg := auth.Config{
+		AppID:     h.AppID,
+		WeChat:    client,
+		Tokens:    tokens,
+		Store:     store,
+		KeyPrefix: prefix,
+		SealKey:   sealKey,
+		TokenTTL:  time.Duration(h.TokenTTL),
+		UserTTL:   time.Duration(h.UserTTL),
+		CacheTTL:  time.Duration(h.CacheTTL),
+	}
+	if rl := h.LoginRateLimit; rl != nil {
+		cfg.LoginRateLimit, cfg.LoginRateWindow = rl.Requests, time.Duration(rl.Window)
+	}
+	h.service, err = auth.New(cfg)
+	if err != nil {
+		return fmt.Errorf("wxauth: %w", err)
+	}
+	return nil
+}
+
+func (h *Handler) setDefaults() {
+	if h.APIBase == "" {
+		h.APIBase = wechat.DefaultBaseURL
+	}
+	setDefault(&h.LoginPath, "/wx/login")
+	setDefault(&h.PhonePath, "/wx/phone")
+	setDefault(&h.ProfilePath, "/wx/profile")
+	setDefault(&h.LogoutPath, "/wx/logout")
+	if h.TokenTTL == 0 {
+		h.TokenTTL = caddy.Duration(defaultTokenTTL)
+	}
+	if h.Store == nil {
+		h.Store = &StoreConfig{Type: "memory"}
+	}
+	if h.Store.Prefix == "" {
+		h.Store.Prefix = "wxauth:"
+	}
+}
+
+func setDefault(s *string, v string) {
+	if *s == "" {
+		*s = v
+	}
+}
+
+// Validate checks the config without side effects.
+func (h *Handler) Validate() error { return h.check() }
+
+// check reports the first config mistake; the Caddyfile parser, Provision and
+// Validate all use it, so `caddy adapt` and the JSON API say the same thing.
+func (h *Handler) check() error {
+	switch {
+	case h.AppID == "":
+		return errors.New("wxauth: app_id is required")
+	case h.AppSecret == "":
+		return errors.New("wxauth: app_secret is required")
+	case h.TokenTTL < 0:
+		return fmt.Errorf("wxauth: token_ttl must be positive, got %v", time.Duration(h.TokenTTL))
+	case h.UserTTL < 0:
+		return fmt.Errorf("wxauth: user_ttl must be positive, got %v", time.Duration(h.UserTTL))
+	}
+	if h.APIBase != "" {
+		u, err := url.Parse(h.APIBase)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("wxauth: api_base must be an http(s) URL, got %q", h.APIBase)
+		}
+	}
+	for name, p := range map[string]string{"login_path": h.LoginPath, "phone_path": h.PhonePath, "profile_path": h.ProfilePath, "logout_path": h.LogoutPath} {
+		if p != "" && !strings.HasPrefix(p, "/") {
+			return fmt.Errorf("wxauth: %s must start with /, got %q", name, p)
+		}
+	}
+	if rl := h.LoginRateLimit; rl != nil && (rl.Requests <= 0 || rl.Window <= 0) {
+		return errors.New("wxauth: login_rate_limit needs a positive count and window")
+	}
+	if s := h.Store; s != nil {
+		switch s.Type {
+		case "memory", "":
+			if s.URL != "" {
+				return errors.New("wxauth: store memory takes no URL")
+			}
+		case "redis":
+			if s.URL == "" {
+				return errors.New("wxauth: store redis needs a URL")
+			}
+		default:
+			return fmt.Errorf("wxauth: unknown store %q (memory or redis)", s.Type)
+		}
+	}
+	return nil
+}
+
+// Cleanup releases the store this handler acquired; Provision may have
+// failed before acquiring it.
+func (h *Handler) Cleanup() error {
+	if h.store == nil {
+		return nil
+	}
+	return h.store.release()
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

@@ -1,0 +1,63 @@
+package caddymodule
+
+import (
+	"fmt"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/wxauth/caddy-wxauth/session"
+)
+
+// stores holds one store per distinct config across config reloads: a reload
+// neither logs everybody out (memory) nor leaks connections (redis). The last
+// handler to release a store closes it.
+var stores = caddy.NewUsagePool()
+
+// pooledStore is a session.Store held in the stores pool.
+type pooledStore struct {
+	session.Store
+	key    string
+	closer func() error
+}
+
+// Destruct closes the store once no handler uses it.
+func (s *pooledStore) Destruct() error {
+	if s.closer == nil {
+		return nil
+	}
+	return s.closer()
+}
+
+func (s *pooledStore) release() error {
+	_, err := stores.Delete(s.key)
+	return err
+}
+
+// acquireStore returns the pooled store for cfg, creating it on first use.
+// repl resolves placeholders in the Redis URL, which may hold a password.
+func acquireStore(cfg StoreConfig, repl *caddy.Replacer) (*pooledStore, error) {
+	if cfg.Type != "redis" {
+		v, _, err := stores.LoadOrNew("memory", func() (caddy.Destructor, error) {
+			return &pooledStore{Store: session.NewMemory(), key: "memory"}, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		return v.(*pooledStore), nil
+	}
+	rawURL := repl.ReplaceKnown(cfg.URL, "")
+	key := "redis:" + rawURL
+	v, _, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
+		opts, err := session.ParseURL(rawURL)
+		if err != nil {
+			return nil, err
+		}
+		client := redis.NewUniversalClient(opts)
+		return &pooledStore{Store: session.NewRedis(client, ""), key: key, closer: client.Close}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	return v.(*pooledStore), nil
+}

@@ -1,0 +1,131 @@
+// Command wxmock serves a fake of the WeChat server APIs a mini program
+// backend calls, for offline development and tests. Point the backend's
+// WeChat base URL at it instead of https://api.weixin.qq.com, and use the
+// /mock/ endpoints to play the user's phone:
+//
+//	wxmock -listen 127.0.0.1:9090
+//	curl 'localhost:9090/mock/code?user=alice'
+//
+// See package github.com/wxauth/caddy-wxauth/wxmock for the APIs it serves
+// and how it behaves.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/wxauth/caddy-wxauth/wxmock"
+)
+
+// options are the command-line settings.
+type options struct {
+	listen            string
+	appID             string
+	secret            string
+	unionID           bool
+	latency           time.Duration
+	tokenTTL          time.Duration
+	countryCodeNumber bool
+}
+
+// parseFlags reads args (without the program name). The secret defaults to
+// $WXMOCK_SECRET, then to the demo secret, so it need not appear in ps.
+func parseFlags(args []string, getenv func(string) string, output io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("wxmock", flag.ContinueOnError)
+	fs.SetOutput(output)
+	fs.Usage = func() {
+		fmt.Fprintf(output, "Usage: wxmock [flags]\n\nA fake WeChat server for mini program backends. Flags:\n\n")
+		fs.PrintDefaults()
+	}
+	secret := getenv("WXMOCK_SECRET")
+	if secret == "" {
+		secret = wxmock.DemoAppSecret
+	}
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:9090", "`address` to listen on")
+	fs.StringVar(&o.appID, "appid", wxmock.DemoAppID, "the mini program's AppID the fake accepts")
+	fs.StringVar(&o.secret, "secret", secret, "the AppSecret the fake accepts (default from $WXMOCK_SECRET, else the demo secret)")
+	fs.BoolVar(&o.unionID, "unionid", false, "include unionid in jscode2session answers")
+	fs.DurationVar(&o.latency, "latency", 0, "delay added to every WeChat API call")
+	fs.DurationVar(&o.tokenTTL, "token-ttl", 2*time.Hour, "access_token lifetime (expires_in)")
+	fs.BoolVar(&o.countryCodeNumber, "country-code-number", false, "send phone_info.countryCode as a JSON number, as WeChat's docs show, instead of a string")
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return options{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	case o.appID == "":
+		return options{}, errors.New("-appid must not be empty")
+	case o.secret == "":
+		return options{}, errors.New("-secret must not be empty")
+	case o.latency < 0:
+		return options{}, fmt.Errorf("-latency %v: must not be negative", o.latency)
+	case o.tokenTTL <= 0:
+		return options{}, fmt.Errorf("-token-ttl %v: must be positive", o.tokenTTL)
+	}
+	return o, nil
+}
+
+// serve runs the fake on ln until ctx is done, then shuts down gracefully.
+func serve(ctx context.Context, ln net.Listener, o options, logger *log.Logger) error {
+	fake := wxmock.New(wxmock.Config{
+		AppID:             o.appID,
+		AppSecret:         o.secret,
+		UnionID:           o.unionID,
+		TokenTTL:          o.tokenTTL,
+		Latency:           o.latency,
+		CountryCodeNumber: o.countryCodeNumber,
+	})
+	srv := &http.Server{Handler: fake, ReadHeaderTimeout: 10 * time.Second}
+	logger.Printf("wxmock: fake WeChat for appid %s listening on http://%s (unionid %t, token ttl %v, latency %v)",
+		o.appID, ln.Addr(), o.unionID, o.tokenTTL, o.latency)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving: %w", err)
+	}
+	return nil
+}
+
+func main() {
+	logger := log.New(os.Stderr, "", log.LstdFlags)
+	o, err := parseFlags(os.Args[1:], os.Getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		logger.Printf("wxmock: %v", err)
+		os.Exit(2)
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		logger.Fatalf("wxmock: %v", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, ln, o, logger); err != nil {
+		logger.Fatalf("wxmock: %v", err)
+	}
+}

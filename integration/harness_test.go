@@ -1,0 +1,341 @@
+// Package integration drives a real Caddy built from this repository
+// (cmd/caddy) against the fake WeChat (wxmock) and a recording upstream.
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wxauth/caddy-wxauth/wxmock"
+)
+
+// caddyBin is the Caddy binary built once for the whole test run.
+var caddyBin string
+
+func TestMain(m *testing.M) {
+	os.Exit(buildAndRun(m))
+}
+
+func buildAndRun(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "wxauth-it-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	caddyBin = filepath.Join(dir, "caddy")
+	args := []string{"build", "-o", caddyBin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "../cmd/caddy")...)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building cmd/caddy:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+const (
+	testAppID  = "wx1234567890abcdef"
+	testSecret = "s3cr3t-app-secret-0123456789abcdef"
+)
+
+// freePort returns a loopback port nobody listens on right now.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// upstream is a backend that records the headers of every request it gets.
+type upstream struct {
+	*httptest.Server
+	mu   sync.Mutex
+	seen []http.Header
+}
+
+func newUpstream(t testing.TB) *upstream {
+	u := &upstream{}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		u.seen = append(u.seen, r.Header.Clone())
+		u.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"path": r.URL.Path, "headers": r.Header})
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+// requests returns what the upstream has received so far.
+func (u *upstream) requests() []http.Header {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]http.Header(nil), u.seen...)
+}
+
+func (u *upstream) last(t testing.TB) http.Header {
+	t.Helper()
+	seen := u.requests()
+	if len(seen) == 0 {
+		t.Fatal("upstream received no request")
+	}
+	return seen[len(seen)-1]
+}
+
+// caddy is a running cmd/caddy process.
+type caddy struct {
+	URL   string
+	Admin string
+	cmd   *exec.Cmd
+	logs  *syncBuffer
+	done  chan struct{}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// siteConfig is what a test puts in front of the upstream.
+type siteConfig struct {
+	WeChatURL string // api_base
+	Upstream  string // host:port
+	Extra     string // more wxauth subdirectives
+	Port      int    // 0 picks a free one
+}
+
+// startCaddy runs Caddy with wxauth (debug logging on) in front of the upstream.
+func startCaddy(t testing.TB, sc siteConfig) *caddy {
+	t.Helper()
+	if sc.Port == 0 {
+		sc.Port = freePort(t)
+	}
+	admin := freePort(t)
+	caddyfile := fmt.Sprintf(`{
+	admin 127.0.0.1:%d
+	auto_https off
+	persist_config off
+	debug
+	storage file_system %s
+}
+
+http://127.0.0.1:%d {
+	wxauth {
+		app_id %s
+		app_secret {env.WX_SECRET}
+		api_base %s
+		public /health /public/*
+		require_phone /vip/*
+		%s
+	}
+	reverse_proxy %s
+}
+`, admin, t.TempDir(), sc.Port, testAppID, sc.WeChatURL, sc.Extra, sc.Upstream)
+	return runCaddy(t, caddyfile, sc.Port, admin)
+}
+
+func runCaddy(t testing.TB, caddyfile string, port, admin int) *caddy {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(path, []byte(caddyfile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := &caddy{
+		URL:   fmt.Sprintf("http://127.0.0.1:%d", port),
+		Admin: fmt.Sprintf("http://127.0.0.1:%d", admin),
+		logs:  &syncBuffer{},
+		done:  make(chan struct{}),
+	}
+	c.cmd = exec.Command(caddyBin, "run", "--config", path, "--adapter", "caddyfile")
+	c.cmd.Env = append(os.Environ(), "WX_SECRET="+testSecret, "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { c.cmd.Wait(); close(c.done) }()
+	t.Cleanup(c.stop)
+	c.waitReady(t)
+	return c
+}
+
+func (c *caddy) waitReady(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-c.done:
+			t.Fatalf("caddy exited early:\n%s", c.logs)
+		default:
+		}
+		if resp, err := http.Get(c.URL + "/wx/.well-known/jwks.json"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("caddy did not become ready:\n%s", c.logs)
+}
+
+func (c *caddy) stop() {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	c.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+		c.cmd.Process.Kill()
+		<-c.done
+	}
+}
+
+// world is a Caddy with wxauth between a fake WeChat and a recording upstream.
+type world struct {
+	mock     *wxmock.Server
+	wechat   *httptest.Server
+	upstream *upstream
+	caddy    *caddy
+}
+
+func newWorld(t testing.TB, extra string) *world {
+	t.Helper()
+	w := &world{mock: wxmock.New(wxmock.Config{AppID: testAppID, AppSecret: testSecret})}
+	w.wechat = httptest.NewServer(w.mock)
+	t.Cleanup(w.wechat.Close)
+	w.upstream = newUpstream(t)
+	w.caddy = startCaddy(t, siteConfig{
+		WeChatURL: w.wechat.URL,
+		Upstream:  strings.TrimPrefix(w.upstream.URL, "http://"),
+		Extra:     extra,
+	})
+	return w
+}
+
+// response is a finished HTTP exchange.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into a map.
+func (r response) JSON(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("body is not JSON (%v): %q", err, r.Body)
+	}
+	return m
+}
+
+// do sends a request; token, when set, goes in Authorization: Bearer.
+func do(t testing.TB, method, url, token, body string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// login logs user in through Caddy and returns the token.
+func (w *world) login(t testing.TB, user string) string {
+	t.Helper()
+	r := do(t, "POST", w.caddy.URL+"/wx/login", "", fmt.Sprintf(`{"code":%q}`, w.mock.Code(user)))
+	if r.Status != http.StatusOK {
+		t.Fatalf("login %s: %d %s", user, r.Status, r.Body)
+	}
+	tok, _ := r.JSON(t)["token"].(string)
+	if tok == "" {
+		t.Fatalf("login %s: no token in %s", user, r.Body)
+	}
+	return tok
+}
+
+// raw sends bytes as one HTTP/1.1 request over a fresh connection, so header
+// names reach Caddy exactly as written (Go's client would canonicalize them).
+func raw(t testing.TB, baseURL, request string) response {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(baseURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// wantError checks a SPEC.md error response.
+func wantError(t testing.TB, r response, status int, code string) {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("status = %d, want %d; body %s", r.Status, status, r.Body)
+	}
+	if got := r.JSON(t)["error"]; got != code {
+		t.Fatalf("error = %v, want %q; body %s", got, code, r.Body)
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("Content-Type = %q, want application/json", ct)
+	}
+}

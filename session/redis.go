@@ -1,0 +1,141 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis is a Store kept in Redis, so every Caddy instance pointing at the
+// same Redis shares sessions, logouts, signing keys and the access_token.
+// Any redis.UniversalClient works: one server, Sentinel or Cluster (see
+// ParseURL). Each operation touches one key, so it is Cluster-safe.
+type Redis struct {
+	client redis.UniversalClient
+	prefix string
+}
+
+// NewRedis returns a store that keeps key k at prefix+k, so that several
+// deployments (or AppIDs) can share one Redis without seeing each other's
+// keys; "wxauth:<appid>:" is a good prefix. The caller owns client and
+// closes it after the store's last use.
+func NewRedis(client redis.UniversalClient, prefix string) *Redis {
+	return &Redis{client: client, prefix: prefix}
+}
+
+var _ Store = (*Redis)(nil)
+
+// Get returns the value at key, or ErrNotFound.
+//
+// Errors never name the key: keys hold openids and token ids, which must not
+// reach logs unless the operator opts in.
+func (r *Redis) Get(ctx context.Context, key string) ([]byte, error) {
+	b, err := r.client.Get(ctx, r.prefix+key).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("session: redis get: %w", err)
+	}
+	return b, nil
+}
+
+// Set stores value at key for ttl (SET PX).
+func (r *Redis) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if err := checkTTL("set", ttl); err != nil {
+		return err
+	}
+	if err := r.client.Set(ctx, r.prefix+key, value, redisTTL(ttl)).Err(); err != nil {
+		return fmt.Errorf("session: redis set: %w", err)
+	}
+	return nil
+}
+
+// SetNX stores value at key for ttl if key is absent (SET NX PX: the value
+// and its expiry land together or not at all).
+func (r *Redis) SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	if err := checkTTL("setnx", ttl); err != nil {
+		return false, err
+	}
+	ok, err := r.client.SetNX(ctx, r.prefix+key, value, redisTTL(ttl)).Result()
+	if err != nil {
+		return false, fmt.Errorf("session: redis setnx: %w", err)
+	}
+	return ok, nil
+}
+
+// Delete removes key; an absent key is not an error.
+func (r *Redis) Delete(ctx context.Context, key string) error {
+	if err := r.client.Del(ctx, r.prefix+key).Err(); err != nil {
+		return fmt.Errorf("session: redis delete: %w", err)
+	}
+	return nil
+}
+
+// Push runs LPUSH, LTRIM and PEXPIRE in one MULTI/EXEC, so no other client
+// sees the list untrimmed or without an expiry.
+func (r *Redis) Push(ctx context.Context, key string, value []byte, keep int, ttl time.Duration) error {
+	if err := checkTTL("push", ttl); err != nil {
+		return err
+	}
+	if keep < 1 {
+		return fmt.Errorf("session: push: keep must be at least 1, got %d", keep)
+	}
+	k := r.prefix + key
+	_, err := r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.LPush(ctx, k, value)
+		p.LTrim(ctx, k, 0, int64(keep-1))
+		p.PExpire(ctx, k, redisTTL(ttl))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("session: redis push: %w", err)
+	}
+	return nil
+}
+
+// List returns the list at key, newest first; an absent key is empty.
+func (r *Redis) List(ctx context.Context, key string) ([][]byte, error) {
+	items, err := r.client.LRange(ctx, r.prefix+key, 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("session: redis list: %w", err)
+	}
+	out := make([][]byte, len(items))
+	for i, item := range items {
+		out[i] = []byte(item)
+	}
+	return out, nil
+}
+
+// incrScript counts and sets the window's expiry in one atomic step, so a
+// crash between the two can never leave a counter that lives forever. It
+// also repairs a counter found without an expiry (PTTL -1), whatever left it.
+// Later hits leave the expiry alone: the window is fixed from the first hit.
+var incrScript = redis.NewScript(`
+local n = redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) == -1 then
+	redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return n
+`)
+
+// Incr adds one to the counter at key; a new counter expires ttl from now.
+func (r *Redis) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
+	if err := checkTTL("incr", ttl); err != nil {
+		return 0, err
+	}
+	n, err := incrScript.Run(ctx, r.client, []string{r.prefix + key}, redisTTL(ttl).Milliseconds()).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("session: redis incr: %w", err)
+	}
+	return n, nil
+}
+
+// redisTTL rounds a positive ttl up to Redis's resolution of a millisecond;
+// go-redis would otherwise log a warning for anything shorter.
+func redisTTL(ttl time.Duration) time.Duration {
+	return max(ttl, time.Millisecond)
+}

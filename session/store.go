@@ -1,0 +1,41 @@
+// Package session keeps what wxauth must remember between requests — bound phone
+// numbers, recent session_keys, revoked token ids, signing keys, the access_token,
+// rate-limit counters — behind one small key/value contract. The memory store serves
+// one process; the Redis store lets many Caddy instances share all of it.
+//
+// The package knows nothing of WeChat, tokens or Caddy: callers choose the keys and
+// encode the values.
+package session
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned by Get when a key is absent or expired.
+var ErrNotFound = errors.New("session: key not found")
+
+// Store is the contract every store honours; storetest.Run checks it. Every key
+// is written with a TTL (nothing grows forever) and every method is safe for
+// concurrent use. Errors other than ErrNotFound mean the store could not be
+// reached or answered nonsense; callers treat them as "store unavailable".
+type Store interface {
+	// Get returns the value at key, or ErrNotFound.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Set stores value at key for ttl, replacing any value.
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// SetNX stores value at key for ttl only if key is absent, and reports
+	// whether it did. Exactly one of many concurrent callers wins.
+	SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
+	// Delete removes key; removing an absent key is not an error.
+	Delete(ctx context.Context, key string) error
+	// Push puts value at the front of the list at key, keeps only the newest
+	// keep items, and makes the whole list expire ttl from now.
+	Push(ctx context.Context, key string, value []byte, keep int, ttl time.Duration) error
+	// List returns the list at key, newest first; an absent key is an empty list.
+	List(ctx context.Context, key string) ([][]byte, error)
+	// Incr adds one to the counter at key and returns the new count. A counter
+	// that did not exist starts at one and expires ttl from then (a fixed window).
+	Incr(ctx context.Context, key string, ttl time.Duration) (int64, error)
+}

@@ -1,0 +1,310 @@
+package token
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+)
+
+const testApp = "wxtestapp"
+
+// t0 is the tests' starting time: 50 minutes into an hour, so that with
+// RotateEvery = 1h an epoch boundary is 10 minutes away.
+var t0 = time.Date(2025, 3, 1, 9, 50, 0, 0, time.UTC)
+
+// fakeClock is a settable clock shared by a test's Managers and its store.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock(t time.Time) *fakeClock { return &fakeClock{t: t} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+var errNotFound = errors.New("memstore: not found")
+
+func isNotFound(err error) bool { return errors.Is(err, errNotFound) }
+
+// memStore is an in-memory KeyStore that honours TTLs on a fake clock, counts
+// calls and can be told to fail.
+type memStore struct {
+	clock *fakeClock
+
+	mu       sync.Mutex
+	items    map[string]memItem
+	gets     int
+	setnxs   int
+	ttls     map[string]time.Duration
+	fail     error  // returned by every call when set
+	onSetNX  func() // called once, before the next SetNX takes effect
+	setnxWon int
+}
+
+type memItem struct {
+	value   []byte
+	expires time.Time
+}
+
+func newMemStore(clock *fakeClock) *memStore {
+	return &memStore{clock: clock, items: make(map[string]memItem), ttls: make(map[string]time.Duration)}
+}
+
+func (s *memStore) Get(_ context.Context, key string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gets++
+	if s.fail != nil {
+		return nil, s.fail
+	}
+	it, ok := s.items[key]
+	if !ok || !s.clock.Now().Before(it.expires) {
+		return nil, errNotFound
+	}
+	return append([]byte(nil), it.value...), nil
+}
+
+func (s *memStore) SetNX(_ context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	s.mu.Lock()
+	hook := s.onSetNX
+	s.onSetNX = nil
+	s.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setnxs++
+	if s.fail != nil {
+		return false, s.fail
+	}
+	if it, ok := s.items[key]; ok && s.clock.Now().Before(it.expires) {
+		return false, nil
+	}
+	s.items[key] = memItem{value: append([]byte(nil), value...), expires: s.clock.Now().Add(ttl)}
+	s.ttls[key] = ttl
+	s.setnxWon++
+	return true, nil
+}
+
+func (s *memStore) delete(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.items, key)
+}
+
+func (s *memStore) setFail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail = err
+}
+
+func (s *memStore) counts() (gets, setnxs int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gets, s.setnxs
+}
+
+// storeConfig is a generated-key Config: TTL 2h, rotation every hour, 30s leeway.
+func storeConfig(store *memStore, clock *fakeClock) Config {
+	return Config{
+		AppID:       testApp,
+		TTL:         2 * time.Hour,
+		Store:       store,
+		KeyPrefix:   "wx:",
+		IsNotFound:  isNotFound,
+		RotateEvery: time.Hour,
+		Leeway:      30 * time.Second,
+		Now:         clock.Now,
+	}
+}
+
+// pemConfig is a static-key Config: TTL 2h, 30s leeway.
+func pemConfig(pemData []byte, clock *fakeClock) Config {
+	return Config{
+		AppID:         testApp,
+		TTL:           2 * time.Hour,
+		SigningKeyPEM: pemData,
+		Leeway:        30 * time.Second,
+		Now:           clock.Now,
+	}
+}
+
+func mustNew(t testing.TB, cfg Config) *Manager {
+	t.Helper()
+	m, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return m
+}
+
+func mustIssue(t testing.TB, m *Manager, openid string) (string, Claims) {
+	t.Helper()
+	raw, c, err := m.Issue(context.Background(), openid)
+	if err != nil {
+		t.Fatalf("Issue(%q): %v", openid, err)
+	}
+	return raw, c
+}
+
+func newEd25519(t testing.TB) ed25519.PrivateKey {
+	t.Helper()
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func newECDSA(t testing.TB, curve elliptic.Curve) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(curve, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func pemPKCS8(t testing.TB, key any) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+}
+
+func pemSEC1(t testing.TB, key *ecdsa.PrivateKey) []byte {
+	t.Helper()
+	der, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
+}
+
+// validClaims are the claims of a well-formed token issued now by testApp.
+func validClaims(now time.Time) map[string]any {
+	return map[string]any{
+		jwt.IssuerKey:     Issuer,
+		jwt.AudienceKey:   testApp,
+		jwt.SubjectKey:    "o-user",
+		jwt.JwtIDKey:      "crafted-jti-0123456789",
+		jwt.IssuedAtKey:   now,
+		jwt.NotBeforeKey:  now,
+		jwt.ExpirationKey: now.Add(time.Hour),
+	}
+}
+
+// craft signs claims with jwx under the given algorithm, key and kid: what an
+// attacker (or a buggy issuer) could produce.
+func craft(t testing.TB, claims map[string]any, alg jwa.SignatureAlgorithm, key any, kid string) string {
+	t.Helper()
+	tok := jwt.New()
+	for k, v := range claims {
+		if err := tok.Set(k, v); err != nil {
+			t.Fatalf("set %s: %v", k, err)
+		}
+	}
+	hdr := jws.NewHeaders()
+	if err := hdr.Set(jws.KeyIDKey, kid); err != nil {
+		t.Fatal(err)
+	}
+	out, err := jwt.Sign(tok, jwt.WithKey(alg, key, jws.WithProtectedHeaders(hdr)))
+	if err != nil {
+		t.Fatalf("sign: %v", err)
+	}
+	return string(out)
+}
+
+// b64json is base64url(JSON(v)), for hand-built attacker tokens that jwx
+// refuses to produce (alg none, bad segments).
+func b64json(t testing.TB, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// segments splits a compact token into its three parts.
+func segments(t testing.TB, raw string) (header, payload, sig string) {
+	t.Helper()
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		t.Fatalf("token %q has %d segments", raw, len(parts))
+	}
+	return parts[0], parts[1], parts[2]
+}
+
+// decodeSegment base64url-decodes a token segment into a JSON object.
+func decodeSegment(t testing.TB, seg string) map[string]any {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		t.Fatalf("decoding segment: %v", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("segment is not a JSON object: %v", err)
+	}
+	return m
+}
+
+// kidOf returns the kid in raw's header.
+func kidOf(t testing.TB, raw string) string {
+	t.Helper()
+	h, _, _ := segments(t, raw)
+	kid, _ := decodeSegment(t, h)["kid"].(string)
+	return kid
+}
+
+func sameClaims(a, b Claims) bool {
+	return a.ID == b.ID && a.OpenID == b.OpenID && a.IssuedAt.Equal(b.IssuedAt) && a.ExpiresAt.Equal(b.ExpiresAt)
+}
+
+// publicBytes is the raw encoding of a public key, the HMAC secret of the
+// classic algorithm-confusion attack.
+func publicBytes(t testing.TB, pub crypto.PublicKey) []byte {
+	t.Helper()
+	switch k := pub.(type) {
+	case ed25519.PublicKey:
+		return []byte(k)
+	case *ecdsa.PublicKey:
+		b, err := k.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	t.Fatalf("unexpected public key %T", pub)
+	return nil
+}

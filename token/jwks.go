@@ -1,0 +1,33 @@
+package token
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/lestrrat-go/jwx/v2/jwk"
+)
+
+// JWKS returns the JSON Web Key Set of the public keys that verify tokens now.
+// Each key carries kid, alg and use "sig"; the signing key comes first. With
+// SigningKeyPEM that is every configured key; with a Store, every epoch's key
+// that may still have valid tokens. A store failure is returned as an error.
+func (m *Manager) JWKS(ctx context.Context) ([]byte, error) {
+	keys, err := m.keys.public(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("token: jwks: %w", err)
+	}
+	set := jwk.NewSet()
+	for _, k := range keys {
+		// The stored JWKs are public keys built by newSigningKey; no private
+		// part can reach this set.
+		if err := set.AddKey(k.jwk); err != nil {
+			return nil, fmt.Errorf("token: jwks: adding key %s: %w", k.kid, err)
+		}
+	}
+	out, err := json.Marshal(set)
+	if err != nil {
+		return nil, fmt.Errorf("token: jwks: encoding: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,439 @@
+package wechat
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeClock is a clock tests move by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Now()} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+// fakeFetcher hands out t1, t2, … valid for life, after delay; the first
+// fail fetches fail.
+type fakeFetcher struct {
+	life  time.Duration
+	delay time.Duration
+	fail  int
+	now   func() time.Time
+
+	mu     sync.Mutex
+	forces []bool
+	at     []time.Time
+}
+
+var errFetch = errors.New("wechat said no")
+
+func (f *fakeFetcher) fetch(ctx context.Context, force bool) (AccessToken, error) {
+	time.Sleep(f.delay)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.forces = append(f.forces, force)
+	f.at = append(f.at, time.Now())
+	n := len(f.forces)
+	if n <= f.fail {
+		return AccessToken{}, errFetch
+	}
+	now := time.Now
+	if f.now != nil {
+		now = f.now
+	}
+	life := f.life
+	if life == 0 {
+		life = 2 * time.Hour
+	}
+	return AccessToken{Token: fmt.Sprintf("t%d", n), Expiry: now().Add(life)}, nil
+}
+
+func (f *fakeFetcher) calls() []bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]bool(nil), f.forces...)
+}
+
+// faultyStore is a memStore that counts reads and can fail on demand.
+type faultyStore struct {
+	*memStore
+	gets                    atomic.Int32
+	getErr, setErr, nxError error
+}
+
+func (s *faultyStore) Get(ctx context.Context, key string) ([]byte, error) {
+	s.gets.Add(1)
+	if s.getErr != nil {
+		return nil, s.getErr
+	}
+	return s.memStore.Get(ctx, key)
+}
+
+func (s *faultyStore) Set(ctx context.Context, key string, v []byte, ttl time.Duration) error {
+	if s.setErr != nil {
+		return s.setErr
+	}
+	return s.memStore.Set(ctx, key, v, ttl)
+}
+
+func (s *faultyStore) SetNX(ctx context.Context, key string, v []byte, ttl time.Duration) (bool, error) {
+	if s.nxError != nil {
+		return false, s.nxError
+	}
+	return s.memStore.SetNX(ctx, key, v, ttl)
+}
+
+func mustToken(t *testing.T, ts TokenSource) string {
+	t.Helper()
+	tok, err := ts.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func TestFetchAccessTokenPostsToStableToken(t *testing.T) {
+	for _, force := range []bool{false, true} {
+		t.Run(fmt.Sprintf("force_refresh=%v", force), func(t *testing.T) {
+			var mu sync.Mutex
+			var method, path, query, ctype string
+			var body map[string]any
+			c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				defer mu.Unlock()
+				method, path, query, ctype = r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Content-Type")
+				json.NewDecoder(r.Body).Decode(&body)
+				reply(w, "application/json", `{"access_token":"AT","expires_in":7200}`)
+			})
+			before := time.Now()
+			at, err := c.FetchAccessToken(context.Background(), force)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			want := map[string]any{"grant_type": "client_credential", "appid": testAppID, "secret": testSecret, "force_refresh": force}
+			if method != http.MethodPost || path != "/cgi-bin/stable_token" || query != "" || ctype != "application/json" || !reflect.DeepEqual(body, want) {
+				t.Errorf("sent %s %s?%s (%s) %v, want POST /cgi-bin/stable_token %v", method, path, query, ctype, body, want)
+			}
+			if at.Token != "AT" || at.Expiry.Before(before.Add(7200*time.Second)) || at.Expiry.After(time.Now().Add(7200*time.Second)) {
+				t.Errorf("got %+v, want AT expiring in 7200s", at)
+			}
+		})
+	}
+}
+
+func TestFetchAccessTokenWithLegacyTokenAPIGetsCgiBinToken(t *testing.T) {
+	var mu sync.Mutex
+	var method, path string
+	var query url.Values
+	var body []byte
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		method, path, query = r.Method, r.URL.Path, r.URL.Query()
+		body, _ = io.ReadAll(r.Body)
+		reply(w, "text/plain", `{"access_token":"AT","expires_in":7200}`)
+	})
+	c.LegacyTokenAPI = true
+	at, err := c.FetchAccessToken(context.Background(), true)
+	if err != nil || at.Token != "AT" {
+		t.Fatalf("got %+v, %v", at, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := url.Values{"grant_type": {"client_credential"}, "appid": {testAppID}, "secret": {testSecret}}
+	if method != http.MethodGet || path != "/cgi-bin/token" || !reflect.DeepEqual(query, want) || len(body) != 0 {
+		t.Errorf("sent %s %s %v %q, want GET /cgi-bin/token %v", method, path, query, body, want)
+	}
+}
+
+func TestFetchAccessTokenRejectsIncompleteAnswers(t *testing.T) {
+	tests := []struct{ name, body, want string }{
+		{"no access_token", `{"expires_in":7200}`, "lacks access_token"},
+		{"no expires_in", `{"access_token":"AT"}`, "lacks access_token"},
+		{"an errcode", `{"errcode":40013,"errmsg":"invalid appid"}`, "errcode 40013"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) { reply(w, "application/json", tt.body) })
+			if _, err := c.FetchAccessToken(context.Background(), false); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestAClientUsesTheTokenSourceItIsGiven(t *testing.T) {
+	f := &fakeWeChat{handle: func(w http.ResponseWriter, r *http.Request, token string, call int) {
+		reply(w, "application/json", fmt.Sprintf(phoneAnswer, `"86"`))
+	}}
+	c := f.client(t)
+	c.Tokens = NewSharedTokenSource(func(context.Context, bool) (AccessToken, error) {
+		return AccessToken{Token: "shared", Expiry: time.Now().Add(time.Hour)}, nil
+	}, nil, "k")
+	if _, err := c.GetUserPhoneNumber(context.Background(), "c", ""); err != nil {
+		t.Fatal(err)
+	}
+	fetches, seen, _ := f.state()
+	if len(fetches) != 0 || seen[0].URL.Query().Get("access_token") != "shared" {
+		t.Errorf("%d stable_token calls, token %q; want 0 and the shared one", len(fetches), seen[0].URL.Query().Get("access_token"))
+	}
+}
+
+func TestTwoInstancesSharingAStoreFetchOnce(t *testing.T) {
+	f := &fakeFetcher{delay: 30 * time.Millisecond}
+	store := newMemStore()
+	instances := []*SharedTokenSource{
+		NewSharedTokenSource(f.fetch, store, "k"),
+		NewSharedTokenSource(f.fetch, store, "k"),
+	}
+	for _, s := range instances {
+		s.PollInterval = 5 * time.Millisecond
+	}
+	var wg sync.WaitGroup
+	got := make([]string, 100)
+	errs := make([]error, 100)
+	for i := range 100 {
+		wg.Go(func() { got[i], errs[i] = instances[i%2].Token(context.Background()) })
+	}
+	wg.Wait()
+	for i := range got {
+		if errs[i] != nil || got[i] != "t1" {
+			t.Fatalf("caller %d got %q, %v; want t1", i, got[i], errs[i])
+		}
+	}
+	if n := len(f.calls()); n != 1 {
+		t.Errorf("%d fetches, want 1", n)
+	}
+}
+
+func TestTokensAreRefreshedALittleBeforeTheyExpire(t *testing.T) {
+	tests := []struct {
+		name  string
+		life  time.Duration
+		early time.Duration // min(5m, 10% of life)
+	}{
+		{"two hours, five minutes early", 2 * time.Hour, 5 * time.Minute},
+		{"ten minutes, a tenth early", 10 * time.Minute, time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := newFakeClock()
+			start := clock.Now()
+			f := &fakeFetcher{life: tt.life, now: clock.Now}
+			s := NewSharedTokenSource(f.fetch, nil, "k")
+			s.Now = clock.Now
+			if tok := mustToken(t, s); tok != "t1" {
+				t.Fatalf("got %q", tok)
+			}
+			clock.Set(start.Add(tt.life - tt.early - time.Second))
+			if tok := mustToken(t, s); tok != "t1" || len(f.calls()) != 1 {
+				t.Errorf("just before the margin: got %q after %d fetches, want t1 after 1", tok, len(f.calls()))
+			}
+			clock.Set(start.Add(tt.life - tt.early + time.Second))
+			if tok := mustToken(t, s); tok != "t2" || len(f.calls()) != 2 {
+				t.Errorf("inside the margin: got %q after %d fetches, want t2 after 2", tok, len(f.calls()))
+			}
+		})
+	}
+}
+
+func TestAFreshTokenIsServedWithoutTouchingTheStore(t *testing.T) {
+	store := &faultyStore{memStore: newMemStore()}
+	s := NewSharedTokenSource((&fakeFetcher{}).fetch, store, "k")
+	mustToken(t, s)
+	before := store.gets.Load()
+	for range 100 {
+		mustToken(t, s)
+	}
+	if after := store.gets.Load(); after != before {
+		t.Errorf("%d store reads for 100 cached tokens, want 0", after-before)
+	}
+}
+
+func TestInvalidateMakesTheNextTokenAForcedRefresh(t *testing.T) {
+	f := &fakeFetcher{}
+	store := newMemStore()
+	s := NewSharedTokenSource(f.fetch, store, "k")
+	bad := mustToken(t, s)
+	if err := s.Invalidate(context.Background(), bad); err != nil {
+		t.Fatal(err)
+	}
+	if tok := mustToken(t, s); tok != "t2" {
+		t.Errorf("got %q, want t2", tok)
+	}
+	if want := []bool{false, true}; !reflect.DeepEqual(f.calls(), want) {
+		t.Errorf("force flags %v, want %v", f.calls(), want)
+	}
+	if v, _ := store.Get(context.Background(), "k"); !strings.Contains(string(v), `"t2"`) {
+		t.Errorf("the store holds %s, want t2", v)
+	}
+}
+
+func TestInvalidateWithAStaleTokenDoesNotRefetch(t *testing.T) {
+	f := &fakeFetcher{}
+	s := NewSharedTokenSource(f.fetch, nil, "k")
+	mustToken(t, s)
+	if err := s.Invalidate(context.Background(), "t0"); err != nil {
+		t.Fatal(err)
+	}
+	if tok := mustToken(t, s); tok != "t1" || len(f.calls()) != 1 {
+		t.Errorf("got %q after %d fetches, want t1 after 1", tok, len(f.calls()))
+	}
+}
+
+func TestAnInstanceAdoptsTheTokenAnotherInstanceAlreadyRefreshed(t *testing.T) {
+	f := &fakeFetcher{}
+	store := newMemStore()
+	a, b := NewSharedTokenSource(f.fetch, store, "k"), NewSharedTokenSource(f.fetch, store, "k")
+	ctx := context.Background()
+	if mustToken(t, a) != "t1" || mustToken(t, b) != "t1" {
+		t.Fatal("the instances do not share t1")
+	}
+	if err := a.Invalidate(ctx, "t1"); err != nil {
+		t.Fatal(err)
+	}
+	if tok := mustToken(t, a); tok != "t2" {
+		t.Fatalf("a got %q, want t2", tok)
+	}
+	// b still serves t1 until WeChat refuses it; then it finds a's t2.
+	if err := b.Invalidate(ctx, "t1"); err != nil {
+		t.Fatal(err)
+	}
+	if tok := mustToken(t, b); tok != "t2" || len(f.calls()) != 2 {
+		t.Errorf("b got %q after %d fetches, want t2 after 2", tok, len(f.calls()))
+	}
+}
+
+func TestACrashedLockHolderHoldsOthersUpOnlyUntilItsLockExpires(t *testing.T) {
+	const ttl = 300 * time.Millisecond
+	f := &fakeFetcher{}
+	store := newMemStore()
+	locked := time.Now()
+	// The lock of an instance that died mid-fetch: no token will follow.
+	if ok, _ := store.SetNX(context.Background(), "k:lock", []byte("1"), ttl); !ok {
+		t.Fatal("could not plant the lock")
+	}
+	a, b := NewSharedTokenSource(f.fetch, store, "k"), NewSharedTokenSource(f.fetch, store, "k")
+	for _, s := range []*SharedTokenSource{a, b} {
+		s.LockTTL, s.PollInterval = ttl, 10*time.Millisecond
+	}
+	var wg sync.WaitGroup
+	got := make([]string, 20)
+	errs := make([]error, 20)
+	for i := range 20 {
+		wg.Go(func() { got[i], errs[i] = []*SharedTokenSource{a, b}[i%2].Token(context.Background()) })
+	}
+	wg.Wait()
+	for i := range got {
+		if errs[i] != nil || got[i] != "t1" {
+			t.Fatalf("caller %d got %q, %v; want t1", i, got[i], errs[i])
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.at) != 1 {
+		t.Fatalf("%d fetches, want 1", len(f.at))
+	}
+	if waited := f.at[0].Sub(locked); waited < ttl {
+		t.Errorf("fetched %v after the lock was taken, want after its %v TTL", waited, ttl)
+	}
+}
+
+func TestWaitingForAnotherInstanceIsBounded(t *testing.T) {
+	tests := []struct {
+		name    string
+		maxWait time.Duration
+		ctxWait time.Duration
+	}{
+		{"by MaxWait", 100 * time.Millisecond, time.Minute},
+		{"by the caller's context", time.Minute, 100 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeFetcher{}
+			store := newMemStore()
+			store.SetNX(context.Background(), "k:lock", []byte("1"), time.Minute)
+			s := NewSharedTokenSource(f.fetch, store, "k")
+			s.MaxWait, s.PollInterval = tt.maxWait, 10*time.Millisecond
+			ctx, cancel := context.WithTimeout(context.Background(), tt.ctxWait)
+			defer cancel()
+			start := time.Now()
+			_, err := s.Token(ctx)
+			if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
+				t.Errorf("got %v after %v, want a deadline error soon", err, time.Since(start))
+			}
+			if len(f.calls()) != 0 {
+				t.Error("fetched while another instance held the lock")
+			}
+		})
+	}
+}
+
+func TestStoreFailures(t *testing.T) {
+	errStore := errors.New("store down")
+	tests := []struct {
+		name    string
+		store   *faultyStore
+		wantErr bool
+	}{
+		{"a failing Get counts as no token cached", &faultyStore{getErr: errStore}, false},
+		{"a failing SetNX is returned", &faultyStore{nxError: errStore}, true},
+		{"a failing Set is returned", &faultyStore{setErr: errStore}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.store.memStore = newMemStore()
+			f := &fakeFetcher{}
+			tok, err := NewSharedTokenSource(f.fetch, tt.store, "k").Token(context.Background())
+			if tt.wantErr {
+				if !errors.Is(err, errStore) || !strings.Contains(err.Error(), "access_token") {
+					t.Errorf("got %q, %v; want the store's error, wrapped", tok, err)
+				}
+				return
+			}
+			if err != nil || tok != "t1" {
+				t.Errorf("got %q, %v; want t1", tok, err)
+			}
+		})
+	}
+}
+
+func TestAFailedFetchReleasesTheLockForTheNextCaller(t *testing.T) {
+	f := &fakeFetcher{fail: 1}
+	s := NewSharedTokenSource(f.fetch, nil, "k")
+	s.LockTTL = time.Minute
+	if _, err := s.Token(context.Background()); !errors.Is(err, errFetch) {
+		t.Fatalf("got %v, want the fetch error", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if tok, err := s.Token(ctx); err != nil || tok != "t2" {
+		t.Errorf("got %q, %v; want t2 without waiting out the lock", tok, err)
+	}
+}

@@ -1,0 +1,162 @@
+package wxmock
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+)
+
+// The /mock/ control endpoints expose the Go helpers over HTTP for tests in
+// other languages and for curl. They answer JSON; mistakes get a 4xx status
+// and {"error":"..."} (not WeChat's errcode shape, so nobody confuses the two).
+func (s *Server) registerControl() {
+	s.mux.Handle("/mock/code", control(http.MethodGet, s.ctlCode))
+	s.mux.Handle("/mock/phonecode", control(http.MethodGet, s.ctlPhoneCode))
+	s.mux.Handle("/mock/fail", control(http.MethodPost, s.ctlFail))
+	s.mux.Handle("/mock/invalidate_tokens", control(http.MethodPost, s.ctlInvalidateTokens))
+	s.mux.Handle("/mock/encrypted_phone", control(http.MethodGet, s.ctlEncryptedPhone))
+	s.mux.Handle("/mock/encrypted_profile", control(http.MethodGet, s.ctlEncryptedProfile))
+	s.mux.Handle("/mock/stats", control(http.MethodGet, s.ctlStats))
+	s.mux.Handle("/mock/reset", control(http.MethodPost, s.ctlReset))
+}
+
+// controlError is a /mock/ request the fake cannot serve.
+type controlError struct {
+	status int
+	msg    string
+}
+
+func badRequest(msg string) *controlError {
+	return &controlError{status: http.StatusBadRequest, msg: msg}
+}
+
+// control adapts a control handler: it enforces the method and writes the
+// result, or 204 when there is none.
+func control(method string, h func(*http.Request) (any, *controlError)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != method {
+			w.Header().Set("Allow", method)
+			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "use " + method})
+			return
+		}
+		v, cerr := h(r)
+		switch {
+		case cerr != nil:
+			writeJSON(w, cerr.status, map[string]string{"error": cerr.msg})
+		case v == nil:
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			writeJSON(w, http.StatusOK, v)
+		}
+	})
+}
+
+type codeResponse struct {
+	Code   string `json:"code"`
+	OpenID string `json:"openid"` // what redeeming the code will answer
+}
+
+// GET /mock/code?user=U[&errcode=N]
+func (s *Server) ctlCode(r *http.Request) (any, *controlError) {
+	q := r.URL.Query()
+	user := q.Get("user")
+	if user == "" {
+		return nil, badRequest("user is required")
+	}
+	errcode := 0
+	if v := q.Get("errcode"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return nil, badRequest("errcode must be an integer")
+		}
+		errcode = n
+	}
+	return codeResponse{Code: s.FailingCode(user, errcode), OpenID: s.OpenID(user)}, nil
+}
+
+// GET /mock/phonecode?user=U&phone=P[&country_code=86]
+func (s *Server) ctlPhoneCode(r *http.Request) (any, *controlError) {
+	q := r.URL.Query()
+	user, phone, cc := q.Get("user"), q.Get("phone"), q.Get("country_code")
+	switch {
+	case user == "":
+		return nil, badRequest("user is required")
+	case phone == "":
+		return nil, badRequest("phone is required")
+	case cc == "":
+		cc = "86"
+	case !isDigits(cc) || len(cc) > 4:
+		return nil, badRequest("country_code must be 1 to 4 digits, like 86")
+	}
+	return codeResponse{Code: s.PhoneCodeWithCountry(user, phone, cc), OpenID: s.OpenID(user)}, nil
+}
+
+func isDigits(v string) bool {
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return v != ""
+}
+
+// POST /mock/fail {"path","errcode","times"}
+func (s *Server) ctlFail(r *http.Request) (any, *controlError) {
+	var req struct {
+		Path    string `json:"path"`
+		ErrCode int    `json:"errcode"`
+		Times   int    `json:"times"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, maxBody)).Decode(&req); err != nil {
+		return nil, badRequest("body must be JSON {\"path\",\"errcode\",\"times\"}: " + err.Error())
+	}
+	if err := checkAPIPath(req.Path); err != nil {
+		return nil, badRequest(err.Error())
+	}
+	s.Fail(req.Path, req.ErrCode, req.Times)
+	return nil, nil
+}
+
+// POST /mock/invalidate_tokens
+func (s *Server) ctlInvalidateTokens(*http.Request) (any, *controlError) {
+	s.InvalidateTokens()
+	return nil, nil
+}
+
+// GET /mock/encrypted_phone?user=U&phone=P
+func (s *Server) ctlEncryptedPhone(r *http.Request) (any, *controlError) {
+	q := r.URL.Query()
+	if q.Get("user") == "" || q.Get("phone") == "" {
+		return nil, badRequest("user and phone are required")
+	}
+	data, iv, err := s.EncryptedPhone(q.Get("user"), q.Get("phone"))
+	if err != nil {
+		return nil, &controlError{status: http.StatusConflict, msg: err.Error()}
+	}
+	return map[string]string{"encryptedData": data, "iv": iv}, nil
+}
+
+// GET /mock/encrypted_profile?user=U
+func (s *Server) ctlEncryptedProfile(r *http.Request) (any, *controlError) {
+	user := r.URL.Query().Get("user")
+	if user == "" {
+		return nil, badRequest("user is required")
+	}
+	raw, sig, data, iv, err := s.EncryptedProfile(user)
+	if err != nil {
+		return nil, &controlError{status: http.StatusConflict, msg: err.Error()}
+	}
+	return map[string]string{"rawData": raw, "signature": sig, "encryptedData": data, "iv": iv}, nil
+}
+
+// GET /mock/stats
+func (s *Server) ctlStats(*http.Request) (any, *controlError) {
+	return s.Stats(), nil
+}
+
+// POST /mock/reset
+func (s *Server) ctlReset(*http.Request) (any, *controlError) {
+	s.Reset()
+	return nil, nil
+}

@@ -1,0 +1,140 @@
+// Package wxmock is a fake of the WeChat server APIs a mini program backend
+// calls, for tests and offline development. WeChat has no sandbox for these
+// APIs; wxmock stands in for https://api.weixin.qq.com and lets a test play the
+// user's phone, too: it mints the codes wx.login and the getPhoneNumber button
+// would hand the mini program, and the legacy encrypted open data.
+//
+// It follows WeChat's documented behaviour — paths, parameters, JSON field
+// names, error codes, code and token lifetimes — and nothing of any client,
+// so a client tested against it is tested against the documentation.
+//
+// # In Go tests
+//
+//	wx := wxmock.New(wxmock.Config{AppID: "wx0123456789abcdef", AppSecret: "s3cret"})
+//	srv := httptest.NewServer(wx)
+//	defer srv.Close()
+//	// point the code under test at srv.URL instead of https://api.weixin.qq.com
+//
+//	code := wx.Code("alice")                 // what wx.login would return
+//	// ... POST code to your login endpoint ...
+//	wx.OpenID("alice")                       // the openid your backend should see
+//	phoneCode := wx.PhoneCode("alice", "13800138000")
+//	wx.Fail(wxmock.PathJSCode2Session, -1, 2) // WeChat busy twice, then fine
+//	wx.Stats().TokenFetches["stable_token"]   // did the client cache its token?
+//
+// Config.Now takes a clock, so tests can expire codes (5 minutes) and
+// access_tokens (Config.TokenTTL, default 7200 s) without sleeping.
+//
+// # Stand-alone
+//
+// cmd/wxmock serves the same fake on 127.0.0.1:9090 (go run ./cmd/wxmock -h
+// lists the flags). The /mock/ control endpoints below play the phone:
+//
+//	curl 'localhost:9090/mock/code?user=alice'
+//	→ {"code":"0716AVll20uHk94SLDml27etM946AVlq","openid":"o…"}
+//	curl 'localhost:9090/sns/jscode2session?appid=wx0123456789abcdef&secret=wxmock-demo-secret&js_code=0716…&grant_type=authorization_code'
+//	→ {"openid":"o…","session_key":"…"}
+//
+// # WeChat APIs
+//
+// All answer application/json with HTTP 200; failures are
+// {"errcode":N,"errmsg":"…, rid: …"} like WeChat's. Branch on errcode only.
+//
+// GET /sns/jscode2session?appid=&secret=&js_code=&grant_type=authorization_code
+// (code2Session): {"openid","session_key"} plus "unionid" when
+// Config.UnionID. Each call hands out a fresh random session_key, which
+// becomes the user's only valid one. Errors: 41002 appid missing, 40013
+// invalid appid, 41004 appsecret missing, 40125 invalid appsecret, 40002
+// invalid grant_type, 41008 missing code, 40029 invalid code (unknown or older
+// than 5 minutes), 40163 code been used, or the errcode the code was minted
+// with (/mock/code?errcode=40226).
+//
+// POST /cgi-bin/stable_token {"grant_type":"client_credential","appid","secret","force_refresh"}
+// (getStableAccessToken): {"access_token","expires_in"}. Normal calls return
+// the current token with the seconds it has left; in its last 5 minutes (or
+// last half of TokenTTL, if shorter) they get a new token while the old one
+// keeps working until it expires. force_refresh issues a new token and kills
+// the old one at once, except that a forced refresh less than 30 s after the
+// previous one returns the current token unchanged (both as WeChat
+// documents). GET answers 43002 require POST method; a body that is not JSON
+// 47001; credential errors as for jscode2session.
+//
+// GET /cgi-bin/token?grant_type=client_credential&appid=&secret=
+// (getAccessToken): every call issues a new token with expires_in =
+// TokenTTL; the previous token keeps working for 5 more minutes, then answers
+// 40001 (WeChat guarantees old and new overlap for 5 minutes). Tokens of the
+// two endpoints are independent.
+//
+// POST /wxa/business/getuserphonenumber?access_token= {"code"[,"openid"]}
+// (getPhoneNumber): {"errcode":0,"errmsg":"ok","phone_info":{"phoneNumber",
+// "purePhoneNumber","countryCode","watermark":{"timestamp","appid"}}}.
+// countryCode is the JSON string "86" unless Config.CountryCodeNumber makes it
+// the number 86 (WeChat's docs show a number, its servers send a string).
+// Errors: 43002 on GET, 47001 body not JSON, 41008 no code, 40029 for a code
+// that is unknown, used or older than 5 minutes, and 40029 also when "openid"
+// names another user than the code was minted for (WeChat documents the check
+// but no errcode); that mismatch leaves the code unused.
+//
+// GET /wxa/checksession?access_token=&signature=&openid=&sig_method=hmac_sha256
+// (checkSessionKey): {"errcode":0,"errmsg":"ok"} when signature is the
+// lowercase hex HMAC-SHA256, keyed with the base64 text of the user's latest
+// session_key, of the empty string; 87009 invalid signature otherwise
+// (including for an older session_key or an openid that never logged in);
+// 40097 when sig_method is not hmac_sha256; 40003 without openid.
+//
+// Every access_token-taking API answers 41001 when the token is missing,
+// 40014 when it is not token-shaped, 40001 when it is unknown, replaced or
+// invalidated (InvalidateTokens), 42001 when expired.
+//
+// Any other path answers HTTP 404 with {"errcode":404,"errmsg":…}.
+//
+// # Control endpoints
+//
+// Under /mock/, JSON in and out; mistakes get HTTP 400 (409 when the user has
+// never logged in) with {"error":"…"}, a wrong method 405. Each mirrors a Go
+// method.
+//
+//	GET  /mock/code?user=U[&errcode=N]          {"code","openid"}        Code, FailingCode
+//	GET  /mock/phonecode?user=U&phone=P[&country_code=86]  {"code","openid"}  PhoneCode, PhoneCodeWithCountry
+//	POST /mock/fail {"path","errcode","times"}  204                      Fail
+//	POST /mock/invalidate_tokens                204                      InvalidateTokens
+//	GET  /mock/encrypted_phone?user=U&phone=P   {"encryptedData","iv"}   EncryptedPhone
+//	GET  /mock/encrypted_profile?user=U         {"rawData","signature","encryptedData","iv"}  EncryptedProfile
+//	GET  /mock/stats                            {"token_fetches","tokens_issued","calls"}  Stats
+//	POST /mock/reset                            204                      Reset
+//
+// # Users and identities
+//
+// A user is any string a test picks ("alice"). OpenID(user) is a stable
+// function of AppID and user, 28 characters starting with "o" like WeChat's;
+// UnionID(user) is stable and independent of the AppID, as a unionid is the
+// same across one Open Platform account's apps. A user needs no setup: minting
+// a code creates them.
+//
+// # Faults
+//
+// Fail(path, errcode, times) makes the next times calls to one API answer
+// errcode (-1 system error, 45011 minute quota, 40226 code blocked, …), or
+// every call while times < 0, until Fail(path, 0, 0). An injected fault
+// answers before the request is looked at: it consumes no code and issues no
+// token, so a client may retry with the same code. Faults and counters are
+// cleared by Reset; codes, sessions and tokens are not. Config.Latency delays
+// every WeChat API call (not /mock/), for benchmarks and timeout tests.
+//
+// # Legacy open data
+//
+// EncryptedPhone and EncryptedProfile return what the old getPhoneNumber
+// button and getUserProfile handed the mini program: AES-128-CBC with PKCS#7
+// padding, key = base64-decoded latest session_key of the user, a random iv,
+// base64 throughout, and a watermark {"timestamp","appid"}. The profile's
+// signature is hex(sha1(rawData + session_key)). Both fail, wrapping
+// ErrNoSession, for a user who has never redeemed a code.
+//
+// # Limits
+//
+// State lives in memory and is never persisted. Expired codes and long-dead
+// tokens are forgotten lazily; each user keeps their last eight session_keys.
+// Daily quotas, IP whitelists, the 20-a-day limit on forced refreshes and the
+// encrypted-request (API signature) mode are not modelled — inject them with
+// Fail where a test needs them.
+package wxmock

@@ -1,0 +1,201 @@
+package wxmock
+
+import (
+	"cmp"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// codeTTL is how long a wx.login or getPhoneNumber code stays redeemable:
+// five minutes, per WeChat's docs for both.
+const codeTTL = 5 * time.Minute
+
+// sessionKeyHistory bounds the session_keys kept per user. Only the latest is
+// valid (WeChat: "同一用户在同一时刻仅有一个有效的 session_key"); the older ones
+// are kept so tests can build stale-key scenarios.
+const sessionKeyHistory = 8
+
+type loginCode struct {
+	user    string
+	expires time.Time
+	used    bool
+	errcode int // answered instead of a session when non-zero
+}
+
+// Code mints a wx.login code for user, as the mini program would get from
+// wx.login. It is single-use and expires after five minutes.
+func (s *Server) Code(user string) string {
+	return s.FailingCode(user, 0)
+}
+
+// FailingCode mints a wx.login code that, when redeemed, answers errcode
+// instead of a session (for example 40226, a user WeChat blocks as high
+// risk). The code is consumed like a good one. errcode 0 mints a normal code.
+func (s *Server) FailingCode(user string, errcode int) string {
+	code := randomAlnum(32)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	s.pruneCodes(now)
+	s.codes[code] = &loginCode{user: user, expires: now.Add(codeTTL), errcode: errcode}
+	return code
+}
+
+// pruneCodes forgets expired codes. It runs at most every codeTTL/10 so that
+// minting stays cheap under load; an expired code answers 40029 whether or
+// not it has been forgotten yet.
+func (s *Server) pruneCodes(now time.Time) {
+	if now.Sub(s.codesPruned) < codeTTL/10 {
+		return
+	}
+	s.codesPruned = now
+	for k, c := range s.codes {
+		if !now.Before(c.expires) {
+			delete(s.codes, k)
+		}
+	}
+	for k, c := range s.phoneCodes {
+		if !now.Before(c.expires) {
+			delete(s.phoneCodes, k)
+		}
+	}
+}
+
+// SessionKey returns the latest session_key issued to user, or "" if user has
+// never logged in. It exists to test the fake itself and clients' crypto; a
+// real server never reveals a session_key.
+func (s *Server) SessionKey(user string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := s.sessions[s.OpenID(user)]
+	if len(keys) == 0 {
+		return ""
+	}
+	return keys[len(keys)-1]
+}
+
+// SessionKeys returns the last session_keys issued to user, oldest first (at
+// most eight). Only the last one is valid.
+func (s *Server) SessionKeys(user string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.sessions[s.OpenID(user)])
+}
+
+type sessionResponse struct {
+	OpenID     string `json:"openid"`
+	SessionKey string `json:"session_key"`
+	UnionID    string `json:"unionid,omitempty"`
+}
+
+// jscode2session is GET /sns/jscode2session (code2Session). It reads the
+// query string only, so a client that POSTs a form gets 41002 appid missing,
+// as on WeChat.
+func (s *Server) jscode2session(r *http.Request) any {
+	q := r.URL.Query()
+	if errcode := s.checkCredentials(q.Get("appid"), q.Get("secret"), q.Get("grant_type"), "authorization_code"); errcode != 0 {
+		return newAPIError(errcode)
+	}
+	code := q.Get("js_code")
+	if code == "" {
+		return newAPIError(errCodeMissing)
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.codes[code]
+	switch {
+	case c == nil || !s.now().Before(c.expires):
+		return newAPIError(errInvalidCode)
+	case c.used:
+		return newAPIError(errCodeBeenUsed)
+	}
+	c.used = true
+	if c.errcode != 0 {
+		return newAPIError(c.errcode)
+	}
+
+	openid := s.OpenID(c.user)
+	key := newSessionKey()
+	keys := append(s.sessions[openid], key)
+	if len(keys) > sessionKeyHistory {
+		keys = slices.Clone(keys[len(keys)-sessionKeyHistory:])
+	}
+	s.sessions[openid] = keys
+
+	resp := sessionResponse{OpenID: openid, SessionKey: key}
+	if s.cfg.UnionID {
+		resp.UnionID = s.UnionID(c.user)
+	}
+	return resp
+}
+
+// checkCredentials checks appid, secret and grant_type in WeChat's order of
+// complaint. It returns 0 when all are right.
+func (s *Server) checkCredentials(appid, secret, grantType, wantGrant string) int {
+	switch {
+	case appid == "":
+		return errAppIDMissing
+	case appid != s.cfg.AppID:
+		return errInvalidAppID
+	case secret == "":
+		return errAppSecretMissing
+	case secret != s.cfg.AppSecret:
+		return errInvalidAppSecret
+	case grantType != wantGrant:
+		return errInvalidGrantType
+	}
+	return 0
+}
+
+// checkSession is GET /wxa/checksession (checkSessionKey). The signature is
+// lowercase hex of HMAC-SHA256 keyed with the session_key's base64 text over
+// the empty string; only the user's latest session_key passes. The fields come
+// from the query string (WeChat's example); a POSTed JSON body may fill in the
+// ones the query lacks, since the newer docs list them as a body.
+func (s *Server) checkSession(r *http.Request) any {
+	if errcode := s.checkAccessToken(r.URL.Query().Get("access_token")); errcode != 0 {
+		return newAPIError(errcode)
+	}
+	var p struct {
+		OpenID    string `json:"openid"`
+		Signature string `json:"signature"`
+		SigMethod string `json:"sig_method"`
+	}
+	if r.Method == http.MethodPost {
+		// A body that is not JSON leaves the fields empty; that is answered below.
+		_ = json.NewDecoder(io.LimitReader(r.Body, maxBody)).Decode(&p)
+	}
+	q := r.URL.Query()
+	p.OpenID = cmp.Or(q.Get("openid"), p.OpenID)
+	p.Signature = cmp.Or(q.Get("signature"), p.Signature)
+	p.SigMethod = cmp.Or(q.Get("sig_method"), p.SigMethod)
+	switch {
+	case p.SigMethod != "hmac_sha256":
+		return newAPIError(errInvalidArgs)
+	case p.OpenID == "":
+		return newAPIError(errInvalidOpenID)
+	}
+
+	s.mu.Lock()
+	var latest string
+	if keys := s.sessions[p.OpenID]; len(keys) > 0 {
+		latest = keys[len(keys)-1]
+	}
+	s.mu.Unlock()
+	if latest == "" {
+		return newAPIError(errInvalidSignature)
+	}
+	mac := hmac.New(sha256.New, []byte(latest))
+	want := hex.EncodeToString(mac.Sum(nil))
+	if !hmac.Equal([]byte(p.Signature), []byte(want)) {
+		return newAPIError(errInvalidSignature)
+	}
+	return apiError{ErrCode: 0, ErrMsg: "ok"}
+}

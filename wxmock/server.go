@@ -1,0 +1,262 @@
+package wxmock
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Demo credentials used when Config leaves AppID or AppSecret empty, and by
+// cmd/wxmock without flags. They are fake: WeChat knows no such app.
+const (
+	DemoAppID     = "wx0123456789abcdef"
+	DemoAppSecret = "wxmock-demo-secret"
+)
+
+// The WeChat API paths the fake serves, for Fail and for building URLs.
+const (
+	PathJSCode2Session     = "/sns/jscode2session"
+	PathStableToken        = "/cgi-bin/stable_token"
+	PathToken              = "/cgi-bin/token"
+	PathGetUserPhoneNumber = "/wxa/business/getuserphonenumber"
+	PathCheckSession       = "/wxa/checksession"
+)
+
+// maxBody bounds the JSON bodies the fake reads.
+const maxBody = 64 << 10
+
+var apiPaths = []string{
+	PathJSCode2Session,
+	PathStableToken,
+	PathToken,
+	PathGetUserPhoneNumber,
+	PathCheckSession,
+}
+
+// Config describes the one mini program the fake serves. The zero value is
+// usable: it serves DemoAppID/DemoAppSecret with two-hour tokens.
+type Config struct {
+	// AppID and AppSecret are what jscode2session and the token endpoints
+	// accept; anything else gets 40013 / 40125. Default DemoAppID and
+	// DemoAppSecret.
+	AppID, AppSecret string
+
+	// UnionID makes jscode2session answer with a unionid, as it does for a
+	// mini program bound to an Open Platform account. Default false.
+	UnionID bool
+
+	// TokenTTL is the lifetime of an access_token (its expires_in). Default
+	// 7200 s, WeChat's value.
+	TokenTTL time.Duration
+
+	// Latency is added to every WeChat API call (not to /mock/ calls), to
+	// make benchmarks and timeout tests meet a slow WeChat. Default 0.
+	Latency time.Duration
+
+	// CountryCodeNumber makes getuserphonenumber send phone_info.countryCode
+	// as a JSON number (86), as WeChat's documentation shows. Default false:
+	// a JSON string ("86"), as WeChat sends in practice. Clients should
+	// accept both; this switch lets them test both.
+	CountryCodeNumber bool
+
+	// Now is the clock, so tests can expire codes and tokens without
+	// sleeping. Default time.Now.
+	Now func() time.Time
+}
+
+// Server is a fake WeChat server for one mini program. It is an http.Handler;
+// mount it on an httptest.Server or run cmd/wxmock. All methods are safe for
+// concurrent use.
+type Server struct {
+	cfg Config
+	mux *http.ServeMux
+
+	mu          sync.Mutex
+	codes       map[string]*loginCode // wx.login codes by code
+	phoneCodes  map[string]*phoneCode // getPhoneNumber codes by code
+	sessions    map[string][]string   // session_keys by openid, oldest first
+	codesPruned time.Time             // last pruneCodes sweep
+	tokens      tokenState
+	faults      map[string]*fault // by API path
+	calls       map[string]int    // by API path
+	fetches     map[string]int    // successful token answers, by endpoint
+	issued      map[string]int    // distinct tokens minted, by endpoint
+}
+
+type fault struct {
+	errcode int
+	times   int // < 0: until cleared
+}
+
+// New returns a fake WeChat configured by cfg.
+func New(cfg Config) *Server {
+	if cfg.AppID == "" {
+		cfg.AppID = DemoAppID
+	}
+	if cfg.AppSecret == "" {
+		cfg.AppSecret = DemoAppSecret
+	}
+	if cfg.TokenTTL <= 0 {
+		cfg.TokenTTL = 7200 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{
+		cfg:        cfg,
+		mux:        http.NewServeMux(),
+		codes:      make(map[string]*loginCode),
+		phoneCodes: make(map[string]*phoneCode),
+		sessions:   make(map[string][]string),
+		tokens:     tokenState{byValue: make(map[string]*accessToken)},
+		faults:     make(map[string]*fault),
+	}
+	s.resetCounters()
+
+	s.mux.Handle(PathJSCode2Session, s.api(PathJSCode2Session, s.jscode2session))
+	s.mux.Handle(PathStableToken, s.api(PathStableToken, s.stableToken))
+	s.mux.Handle(PathToken, s.api(PathToken, s.token))
+	s.mux.Handle(PathGetUserPhoneNumber, s.api(PathGetUserPhoneNumber, s.getUserPhoneNumber))
+	s.mux.Handle(PathCheckSession, s.api(PathCheckSession, s.checkSession))
+	s.registerControl()
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, apiError{ErrCode: http.StatusNotFound, ErrMsg: "wxmock: no such API: " + r.URL.Path})
+	})
+	return s
+}
+
+// ServeHTTP answers WeChat's API paths and the /mock/ control endpoints.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+// api wraps a WeChat API handler with what every call goes through: the call
+// counter, the configured latency and injected faults. A fault answers before
+// the request is read, so it consumes no code and issues no token — a client
+// that retries after -1 can retry with the same code.
+func (s *Server) api(path string, h func(*http.Request) any) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.calls[path]++
+		s.mu.Unlock()
+
+		if d := s.cfg.Latency; d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				t.Stop()
+				return
+			}
+		}
+
+		if errcode := s.takeFault(path); errcode != 0 {
+			writeJSON(w, http.StatusOK, newAPIError(errcode))
+			return
+		}
+		writeJSON(w, http.StatusOK, h(r))
+	})
+}
+
+func (s *Server) takeFault(path string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.faults[path]
+	if f == nil {
+		return 0
+	}
+	if f.times > 0 {
+		f.times--
+		if f.times == 0 {
+			delete(s.faults, path)
+		}
+	}
+	return f.errcode
+}
+
+// Fail makes the next times calls to the WeChat API at path answer errcode
+// (for example -1 system busy, 45011 frequency limit, 40226 high-risk user)
+// before normal service resumes. times < 0 fails every call until
+// Fail(path, 0, 0) clears it; errcode 0 or times 0 clears. A later Fail for the
+// same path replaces the earlier one.
+//
+// path must be one of the Path constants; any other panics, because a fault
+// that can never fire would let a test pass for the wrong reason.
+func (s *Server) Fail(path string, errcode, times int) {
+	if err := checkAPIPath(path); err != nil {
+		panic(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if errcode == 0 || times == 0 {
+		delete(s.faults, path)
+		return
+	}
+	s.faults[path] = &fault{errcode: errcode, times: times}
+}
+
+func checkAPIPath(path string) error {
+	if !slices.Contains(apiPaths, path) {
+		return fmt.Errorf("wxmock: unknown API path %q (known: %v)", path, apiPaths)
+	}
+	return nil
+}
+
+// Stats counts what clients did. Maps are fresh copies.
+type Stats struct {
+	// TokenFetches counts successful answers that handed out an
+	// access_token, by endpoint: "stable_token" and "token". A stable_token
+	// call that returns the still-current token counts too, so this is the
+	// number to assert on when testing that a client caches its token.
+	TokenFetches map[string]int `json:"token_fetches"`
+
+	// TokensIssued counts distinct access_tokens minted, by endpoint.
+	TokensIssued map[string]int `json:"tokens_issued"`
+
+	// Calls counts every request to each WeChat API path, failed ones and
+	// injected faults included. /mock/ calls are not counted.
+	Calls map[string]int `json:"calls"`
+}
+
+// Stats returns the counters since New or the last Reset.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Stats{
+		TokenFetches: maps.Clone(s.fetches),
+		TokensIssued: maps.Clone(s.issued),
+		Calls:        maps.Clone(s.calls),
+	}
+}
+
+// Reset clears the counters and all injected faults. Codes, sessions and
+// tokens survive, so a test may reset between phases of one scenario.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.resetCounters()
+	clear(s.faults)
+}
+
+func (s *Server) resetCounters() {
+	s.calls = make(map[string]int)
+	for _, p := range apiPaths {
+		s.calls[p] = 0
+	}
+	s.fetches = map[string]int{endpointStable: 0, endpointToken: 0}
+	s.issued = map[string]int{endpointStable: 0, endpointToken: 0}
+}
+
+func (s *Server) now() time.Time { return s.cfg.Now() }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // WeChat does not escape '&' in URLs
+	_ = enc.Encode(v)        // the client has gone; nothing to tell it
+}
