@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxauth/caddy-wxauth/internal/redistest"
 	"github.com/wxauth/caddy-wxauth/wxmock"
 )
 
@@ -47,7 +48,7 @@ func buildAndRun(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "building cmd/caddy:", err)
 		return 1
 	}
-	return m.Run()
+	return redistest.Run(m)
 }
 
 const (
@@ -240,12 +241,19 @@ func newWorld(t testing.TB, extra string) *world {
 	w.wechat = httptest.NewServer(w.mock)
 	t.Cleanup(w.wechat.Close)
 	w.upstream = newUpstream(t)
-	w.caddy = startCaddy(t, siteConfig{
+	w.caddy = w.another(t, extra)
+	return w
+}
+
+// another starts one more Caddy in front of the same WeChat and upstream, as
+// a second instance of a cluster.
+func (w *world) another(t testing.TB, extra string) *caddy {
+	t.Helper()
+	return startCaddy(t, siteConfig{
 		WeChatURL: w.wechat.URL,
 		Upstream:  strings.TrimPrefix(w.upstream.URL, "http://"),
 		Extra:     extra,
 	})
-	return w
 }
 
 // response is a finished HTTP exchange.
@@ -265,6 +273,10 @@ func (r response) JSON(t testing.TB) map[string]any {
 	return m
 }
 
+// client opens a connection per request: Caddy instances restart and
+// reload under the tests, and a kept-alive connection would outlive them.
+var client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
+
 // do sends a request; token, when set, goes in Authorization: Bearer.
 func do(t testing.TB, method, url, token, body string) response {
 	t.Helper()
@@ -278,7 +290,7 @@ func do(t testing.TB, method, url, token, body string) response {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,10 +302,16 @@ func do(t testing.TB, method, url, token, body string) response {
 	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
-// login logs user in through Caddy and returns the token.
+// login logs user in through the world's first Caddy and returns the token.
 func (w *world) login(t testing.TB, user string) string {
 	t.Helper()
-	r := do(t, "POST", w.caddy.URL+"/wx/login", "", fmt.Sprintf(`{"code":%q}`, w.mock.Code(user)))
+	return w.loginVia(t, w.caddy, user)
+}
+
+// loginVia logs user in through Caddy c and returns the token.
+func (w *world) loginVia(t testing.TB, c *caddy, user string) string {
+	t.Helper()
+	r := do(t, "POST", c.URL+"/wx/login", "", fmt.Sprintf(`{"code":%q}`, w.mock.Code(user)))
 	if r.Status != http.StatusOK {
 		t.Fatalf("login %s: %d %s", user, r.Status, r.Body)
 	}

@@ -83,7 +83,7 @@ type memoryEntry struct {
 	index int      // position in the shard's expiry heap
 }
 
-// NewMemory returns an empty memory store.
+// NewMemory returns an empty memory store; the zero Memory is not usable.
 func NewMemory() *Memory {
 	m := &Memory{start: time.Now(), seed: maphash.MakeSeed()}
 	for i := range m.shards {

@@ -21,13 +21,12 @@
 package redistest
 
 import (
-	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -38,6 +37,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 const (
@@ -65,6 +66,12 @@ var (
 // that URL may have started. Call it from TestMain. (A t.Cleanup cannot do
 // this: the server outlives every single test.)
 func Main(m *testing.M) {
+	os.Exit(Run(m))
+}
+
+// Run is Main for a TestMain with cleanup of its own to do: it returns the
+// exit code instead of exiting.
+func Run(m *testing.M) int {
 	mainCalled.Store(true)
 	code := m.Run()
 	sharedMu.Lock()
@@ -73,7 +80,7 @@ func Main(m *testing.M) {
 		_ = os.RemoveAll(shared.dir)
 	}
 	sharedMu.Unlock()
-	os.Exit(code)
+	return code
 }
 
 // URL returns the URL of a Redis for t to use; see the package comment for
@@ -289,34 +296,25 @@ func (s *Server) stop() {
 	s.cmd = nil
 }
 
-// serverPID asks the server at addr for its process id, speaking just
-// enough RESP that waiting for a server needs no client (nor its retries
-// and logs).
+// serverPID asks the server at addr for its process id, with one short
+// attempt and no retries, so that waiting for a server polls quickly.
 func serverPID(addr string) (int, error) {
-	conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	rdb := redis.NewClient(&redis.Options{
+		Addr:            addr,
+		DialTimeout:     200 * time.Millisecond,
+		ReadTimeout:     time.Second,
+		MaxRetries:      -1,
+		DialerRetries:   1,
+		PoolSize:        1,
+		DisableIdentity: true,
+	})
+	defer rdb.Close()
+	info, err := rdb.Info(context.Background(), "server").Result()
 	if err != nil {
+		// Refused, or -LOADING and the like: not ready yet.
 		return 0, err
 	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(time.Second))
-	if _, err := conn.Write([]byte("INFO server\r\n")); err != nil {
-		return 0, err
-	}
-	r := bufio.NewReader(conn)
-	header, err := r.ReadString('\n')
-	if err != nil {
-		return 0, err
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(header, "$")))
-	if !strings.HasPrefix(header, "$") || err != nil {
-		// -LOADING and the like: up, but not ready yet.
-		return 0, fmt.Errorf("INFO answered %q", strings.TrimSpace(header))
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(string(body)) {
+	for line := range strings.Lines(info) {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
 			return strconv.Atoi(v)
 		}

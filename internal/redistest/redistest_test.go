@@ -40,6 +40,7 @@ func TestURLNamesARedisThatAnswers(t *testing.T) {
 	if !ping(u.Host) {
 		t.Fatalf("no PONG from %s", u.Host)
 	}
+	t.Logf("Redis at %s", u.Host) // the host only: the URL may hold a password
 	if again := redistest.URL(t); again != raw {
 		t.Fatalf("second URL() = %q, want the same server %q", again, raw)
 	}

@@ -1,0 +1,48 @@
+// Command loadgen is bench/run.sh's helper: everything the benchmark needs
+// besides wrk, with the standard library only.
+//
+//	loadgen freeport N                       print N free loopback ports
+//	loadgen wait -url U [-timeout 30s]       poll U until it answers 200
+//	loadgen token -site S -mock M [-user U]  log in through S/wx/login with a
+//	                                         code from M/mock/code; print the token
+//	loadgen forge -token T                   print T with another user in its
+//	                                         payload and its signature kept
+//	loadgen login -site S -mock M -c 1,8,32 -d 5s -latency 20ms
+//	                                         login throughput with fresh codes
+//	loadgen http -url U [-H 'K: V'] -c 32 -d 10s
+//	                                         closed-loop GET load, the fallback
+//	                                         when wrk is not installed
+//
+// The load modes print one line per run, which run.sh parses:
+//
+//	RESULT rps=… p50=… p99=… reqs=… non2xx=… errors=…   (latencies in µs)
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: loadgen freeport|wait|token|forge|login|http [flags]")
+		os.Exit(2)
+	}
+	cmds := map[string]func([]string) error{
+		"freeport": freePorts,
+		"wait":     wait,
+		"token":    token,
+		"forge":    forge,
+		"login":    loginLoad,
+		"http":     httpLoad,
+	}
+	run, ok := cmds[os.Args[1]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "loadgen: unknown command %q\n", os.Args[1])
+		os.Exit(2)
+	}
+	if err := run(os.Args[2:]); err != nil {
+		fmt.Fprintf(os.Stderr, "loadgen %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}

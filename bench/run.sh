@@ -1,0 +1,288 @@
+#!/usr/bin/env bash
+# bench/run.sh — what wxauth costs per request, side by side with plain Caddy
+# (issue 7). One run, one upstream, one load generator, a fresh Caddy per
+# scenario:
+#
+#   A          plain reverse_proxy (the baseline)
+#   B          wxauth, memory store, a valid token
+#   C          wxauth, Redis store, a valid token
+#   C-nocache  as C with cache_ttl 1ns: every request reads the store
+#   D          wxauth, memory store, a forged token -> 401 (the attack path)
+#
+# then POST /wx/login throughput against wxmock -latency 20ms at concurrency
+# 1, 8 and 32. Prints Markdown tables (BENCH.md quotes them).
+#
+# Caddy runs with GOMAXPROCS=1 pinned to CPU $BENCH_CADDY_CPU; wrk, the
+# upstream, wxmock and Redis share CPU $BENCH_GEN_CPU. The "caddy cpu" column
+# says whether Caddy's core was the bottleneck (~100%) and "gen cpu" whether
+# the generator's core was (it should stay below 100%).
+#
+# Settings (environment):
+#   BENCH_DURATION=10          seconds per throughput run
+#   BENCH_WARMUP=2             seconds of warm-up before it
+#   BENCH_CONNECTIONS=32       connections of the throughput run
+#   BENCH_LATENCY_DURATION=5   seconds of the one-connection latency run
+#   BENCH_LOGIN_DURATION=5     seconds per login concurrency level
+#   BENCH_LOGIN_CONCURRENCY=1,8,32
+#   BENCH_WECHAT_LATENCY=20ms  wxmock -latency
+#   BENCH_SCENARIOS="A B C C-nocache D login"
+#   BENCH_REDIS_URL            use this Redis (give a db index nobody else
+#                              uses); default: a throwaway redis-server on a
+#                              free port, or skip C when there is none
+#   BENCH_CADDY_CPU=0 BENCH_GEN_CPU=1
+#   BENCH_LOADGEN=wrk|go       default wrk (installed with apt-get when
+#                              missing); go = bench/loadgen http, the fallback
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${BENCH_DURATION:-10}
+WARMUP=${BENCH_WARMUP:-2}
+CONNS=${BENCH_CONNECTIONS:-32}
+LAT_DURATION=${BENCH_LATENCY_DURATION:-5}
+LOGIN_DURATION=${BENCH_LOGIN_DURATION:-5}
+LOGIN_LEVELS=${BENCH_LOGIN_CONCURRENCY:-1,8,32}
+WECHAT_LATENCY=${BENCH_WECHAT_LATENCY:-20ms}
+SCENARIOS=${BENCH_SCENARIOS:-A B C C-nocache D login}
+CADDY_CPU=${BENCH_CADDY_CPU:-0}
+GEN_CPU=${BENCH_GEN_CPU:-1}
+LOADGEN=${BENCH_LOADGEN:-wrk}
+
+APPID=wx0123456789abcdef
+export WX_SECRET=wxmock-demo-secret
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+# --- tools -------------------------------------------------------------------
+
+if [[ $LOADGEN == wrk ]] && ! command -v wrk >/dev/null; then
+	log "wrk not found; installing it with apt-get"
+	sudo=""
+	[[ $(id -u) == 0 ]] || sudo="sudo"
+	if ! { $sudo apt-get -o DPkg::Lock::Timeout=120 update -qq &&
+		$sudo apt-get -o DPkg::Lock::Timeout=120 install -y -qq wrk; } >&2; then
+		log "apt-get failed: falling back to the Go load generator (bench/loadgen http)"
+		LOADGEN=go
+	fi
+fi
+
+PIN_CADDY=() PIN_GEN=() PINNING="none (no taskset or fewer than 2 CPUs)"
+if command -v taskset >/dev/null && (($(nproc) >= 2)); then
+	PIN_CADDY=(taskset -c "$CADDY_CPU")
+	PIN_GEN=(taskset -c "$GEN_CPU")
+	PINNING="caddy (GOMAXPROCS=1) on CPU $CADDY_CPU; generator, upstream, wxmock, redis on CPU $GEN_CPU"
+else
+	log "no taskset or fewer than 2 CPUs: Caddy and the generator are not pinned"
+fi
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/wxauth-bench.XXXXXX")
+PIDS=()
+cleanup() {
+	local pid
+	for pid in "${PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log "building cmd/caddy, cmd/wxmock, bench/upstream, bench/loadgen into $TMP"
+go build -o "$TMP/caddy" ./cmd/caddy
+go build -o "$TMP/wxmock" ./cmd/wxmock
+go build -o "$TMP/upstream" ./bench/upstream
+go build -o "$TMP/loadgen" ./bench/loadgen
+LG=$TMP/loadgen
+
+read -r -d '' UP_PORT MOCK_PORT REDIS_PORT CADDY_PORT < <("$LG" freeport 4; printf '\0') || true
+SITE=http://127.0.0.1:$CADDY_PORT
+MOCK=http://127.0.0.1:$MOCK_PORT
+
+# --- shared processes (on the generator's core) -------------------------------
+
+GOMAXPROCS=1 "${PIN_GEN[@]}" "$TMP/upstream" -listen "127.0.0.1:$UP_PORT" 2>"$TMP/upstream.log" &
+PIDS+=($!)
+"$LG" wait -url "http://127.0.0.1:$UP_PORT/" || die "upstream did not start: $(cat "$TMP/upstream.log")"
+
+"${PIN_GEN[@]}" "$TMP/wxmock" -listen "127.0.0.1:$MOCK_PORT" -appid "$APPID" -secret "$WX_SECRET" \
+	-unionid -latency "$WECHAT_LATENCY" 2>"$TMP/wxmock.log" &
+PIDS+=($!)
+"$LG" wait -url "$MOCK/mock/stats" || die "wxmock did not start: $(cat "$TMP/wxmock.log")"
+
+REDIS_URL=${BENCH_REDIS_URL:-}
+if [[ -z $REDIS_URL && $SCENARIOS == *C* ]]; then
+	if command -v redis-server >/dev/null; then
+		mkdir -p "$TMP/redis"
+		"${PIN_GEN[@]}" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+			--dir "$TMP/redis" --logfile "$TMP/redis.log" &
+		PIDS+=($!)
+		REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
+		for _ in $(seq 100); do
+			redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+			sleep 0.05
+		done
+	else
+		log "no redis-server on PATH and no BENCH_REDIS_URL: skipping C"
+		SCENARIOS=${SCENARIOS//C-nocache/}
+		SCENARIOS=${SCENARIOS//C/}
+	fi
+fi
+KEY_PREFIX="bench-$$-$RANDOM:" # every key expires by itself; nothing is flushed
+
+# --- one scenario --------------------------------------------------------------
+
+# caddyfile NAME WXAUTH_BLOCK writes $TMP/NAME.Caddyfile from the template.
+caddyfile() {
+	local t
+	t=$(<bench/Caddyfile.tmpl)
+	t=${t//@DATA@/$TMP/caddy-data}
+	t=${t//@PORT@/$CADDY_PORT}
+	t=${t//@UPSTREAM@/$UP_PORT}
+	t=${t//@WXAUTH@/$2}
+	printf '%s\n' "$t" >"$TMP/$1.Caddyfile"
+}
+
+wxauth_block() { # wxauth_block [extra subdirective lines]
+	printf '\twxauth {\n\t\tapp_id %s\n\t\tapp_secret {env.WX_SECRET}\n\t\tapi_base %s\n%s\t}' \
+		"$APPID" "$MOCK" "${1:-}"
+}
+
+CADDY_PID=
+start_caddy() { # start_caddy NAME READY_PATH
+	XDG_DATA_HOME=$TMP XDG_CONFIG_HOME=$TMP HOME=$TMP GOMAXPROCS=1 \
+		"${PIN_CADDY[@]}" "$TMP/caddy" run --config "$TMP/$1.Caddyfile" --adapter caddyfile \
+		>"$TMP/$1.caddy.log" 2>&1 &
+	CADDY_PID=$!
+	PIDS+=("$CADDY_PID")
+	"$LG" wait -url "$SITE$2" || die "caddy ($1) did not start: $(cat "$TMP/$1.caddy.log")"
+}
+
+stop_caddy() {
+	kill -INT "$CADDY_PID" 2>/dev/null || true
+	wait "$CADDY_PID" 2>/dev/null || true
+	local keep=() pid
+	for pid in "${PIDS[@]}"; do
+		[[ $pid == "$CADDY_PID" ]] || keep+=("$pid")
+	done
+	PIDS=("${keep[@]}")
+	CADDY_PID=
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }                 # user+system of a process
+core_busy() { awk -v c="cpu$1" '$1 == c {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+
+# load CONNS SECONDS [header] prints the RESULT line of one closed-loop run.
+load() {
+	local c=$1 d=$2 hdr=${3:-} out
+	if [[ $LOADGEN == wrk ]]; then
+		out=$("${PIN_GEN[@]}" wrk -t1 -c"$c" -d"${d}s" --timeout 5s -s bench/report.lua \
+			${hdr:+-H "$hdr"} "$SITE/bench")
+	else
+		out=$("${PIN_GEN[@]}" "$LG" http -url "$SITE/bench" -c "$c" -d "${d}s" ${hdr:+-H "$hdr"})
+	fi
+	grep '^RESULT ' <<<"$out" || die "no result from the load generator: $out"
+}
+
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
+
+ROWS=()
+BASE_RPS=
+BASE_P99=
+BASE_P99_1=
+run_scenario() { # run_scenario NAME LABEL WXAUTH_BLOCK EXPECT(2xx|401) TOKEN_KIND(none|valid|forged)
+	local name=$1 label=$2 block=$3 expect=$4 kind=$5 ready=/bench hdr="" tok
+	caddyfile "$name" "$block"
+	[[ -n $block ]] && ready=/wx/.well-known/jwks.json
+	log "scenario $name: $label"
+	start_caddy "$name" "$ready"
+	if [[ $kind != none ]]; then
+		tok=$("$LG" token -site "$SITE" -mock "$MOCK" -user "bench-$name")
+		[[ $kind == forged ]] && tok=$("$LG" forge -token "$tok")
+		hdr="Authorization: Bearer $tok"
+	fi
+	load "$CONNS" "$WARMUP" "$hdr" >/dev/null
+	local tick0 tick1 busy0 busy1 hz
+	hz=$(getconf CLK_TCK)
+	tick0=$(cpu_ticks "$CADDY_PID")
+	read -r busy0 total0 < <(core_busy "$GEN_CPU")
+	local r
+	r=$(load "$CONNS" "$DURATION" "$hdr")
+	tick1=$(cpu_ticks "$CADDY_PID")
+	read -r busy1 total1 < <(core_busy "$GEN_CPU")
+	local r1
+	r1=$(load 1 "$LAT_DURATION" "$hdr")
+	stop_caddy
+
+	local reqs non2xx errors
+	reqs=$(field reqs "$r") non2xx=$(field non2xx "$r") errors=$(field errors "$r")
+	if [[ $expect == 2xx && $non2xx != 0 ]] || [[ $expect == 401 && $non2xx != "$reqs" ]] || [[ $errors != 0 ]]; then
+		die "scenario $name: expected $expect, got $non2xx non-2xx and $errors socket errors of $reqs: $r"
+	fi
+	local rps p50 p99 p50_1 p99_1
+	rps=$(field rps "$r") p50=$(field p50 "$r") p99=$(field p99 "$r")
+	p50_1=$(field p50 "$r1") p99_1=$(field p99 "$r1")
+	if [[ $name == A ]]; then BASE_RPS=$rps BASE_P99=$p99 BASE_P99_1=$p99_1; fi
+	ROWS+=("$(awk -v n="$name" -v l="$label" -v rps="$rps" -v p50="$p50" -v p99="$p99" \
+		-v p50_1="$p50_1" -v p99_1="$p99_1" -v base="$BASE_RPS" -v bp99_1="$BASE_P99_1" \
+		-v ct="$((tick1 - tick0))" -v hz="$hz" -v d="$DURATION" \
+		-v gb="$((busy1 - busy0))" -v gt="$((total1 - total0))" 'BEGIN {
+		ratio = base ? sprintf("%.3f", rps / base) : "—"
+		added = (bp99_1 != "" && n != "A") ? sprintf("%+d", p99_1 - bp99_1) : "—"
+		printf "| %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %.0f%% | %.0f%% |", n, l, rps, p50, p99, ratio, p50_1, p99_1, added, 100 * ct / hz / d, gt ? 100 * gb / gt : 0
+	}')")
+}
+
+# --- the scenarios ---------------------------------------------------------------
+
+for s in $SCENARIOS; do
+	case $s in
+	A) run_scenario A "plain reverse_proxy" "" 2xx none ;;
+	B) run_scenario B "wxauth memory, valid token" "$(wxauth_block)" 2xx valid ;;
+	C) run_scenario C "wxauth redis, valid token" \
+		"$(wxauth_block "$(printf '\t\tstore redis %s\n\t\tkey_prefix %s\n' "$REDIS_URL" "$KEY_PREFIX")")" 2xx valid ;;
+	C-nocache) run_scenario C-nocache "wxauth redis, cache_ttl 1ns" \
+		"$(wxauth_block "$(printf '\t\tstore redis %s\n\t\tkey_prefix %s\n\t\tcache_ttl 1ns\n' "$REDIS_URL" "$KEY_PREFIX")")" 2xx valid ;;
+	D) run_scenario D "wxauth memory, forged token → 401" "$(wxauth_block)" 401 forged ;;
+	login) ;;
+	*) die "unknown scenario $s" ;;
+	esac
+done
+
+LOGIN_OUT=
+if [[ " $SCENARIOS " == *" login "* ]]; then
+	caddyfile login "$(wxauth_block)"
+	log "login throughput: POST /wx/login, wxmock -latency $WECHAT_LATENCY, concurrency $LOGIN_LEVELS"
+	start_caddy login /wx/.well-known/jwks.json
+	LOGIN_OUT=$("${PIN_GEN[@]}" "$LG" login -site "$SITE" -mock "$MOCK" -c "$LOGIN_LEVELS" \
+		-d "${LOGIN_DURATION}s" -latency "$WECHAT_LATENCY")
+	stop_caddy
+fi
+
+# --- report ----------------------------------------------------------------------
+
+echo
+echo "caddy-wxauth benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(go version | cut -d' ' -f3)"
+echo "generator: $LOADGEN, ${CONNS} connections, ${DURATION}s after ${WARMUP}s warm-up; then 1 connection for ${LAT_DURATION}s"
+echo "pinning: $PINNING"
+echo
+if ((${#ROWS[@]})); then
+	echo "| | scenario | req/s | p50 µs | p99 µs | ratio to A | p50 µs (1 conn) | p99 µs (1 conn) | added p99 µs (1 conn) | caddy cpu | gen cpu |"
+	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	printf '%s\n' "${ROWS[@]}"
+	echo
+fi
+if [[ -n $LOGIN_OUT ]]; then
+	echo "| concurrency | logins/s | ideal c/latency | efficiency | p50 ms | p99 ms | non-200 |"
+	echo "|---:|---:|---:|---:|---:|---:|---:|"
+	while read -r line; do
+		awk -v rps="$(field rps "$line")" -v c="$(field c "$line")" -v ideal="$(field ideal "$line")" \
+			-v p50="$(field p50 "$line")" -v p99="$(field p99 "$line")" -v bad="$(field non2xx "$line")" \
+			-v errs="$(field errors "$line")" -v ex="$(field exhausted "$line")" 'BEGIN {
+			printf "| %d | %.0f | %.0f | %.0f%% | %.1f | %.1f | %d%s |\n", c, rps, ideal, 100 * rps / ideal, p50 / 1000, p99 / 1000, bad + errs, ex ? " (ran out of codes)" : ""
+		}'
+	done < <(grep '^RESULT ' <<<"$LOGIN_OUT")
+	echo
+fi
