@@ -39,6 +39,11 @@ type Config struct {
 	// CacheTTL bounds how stale a verified token's revocation and phone state
 	// may be on this instance. Default 2s; negative disables the cache.
 	CacheTTL time.Duration
+	// FailOpen, when the store cannot be reached, accepts a token whose
+	// signature verifies with what this instance last knew of it (nothing
+	// when it knew nothing), instead of failing with CodeStoreUnavailable.
+	// Revocations made while the store is down are then not seen.
+	FailOpen bool
 	// CacheSize bounds the verified-token cache. Default 100000.
 	CacheSize int
 	// LoginRateLimit allows that many logins per client IP per

@@ -36,7 +36,7 @@ var errUnauthorized = newError(CodeUnauthorized, "a valid Bearer token is requir
 // Verify returns the identity raw names. A token verified before skips the
 // signature check; its revocation and phone are re-read from the store once
 // CacheTTL has passed. Failures are CodeUnauthorized, or CodeStoreUnavailable
-// when the store cannot answer.
+// when the store cannot answer (unless FailOpen).
 func (s *Service) Verify(ctx context.Context, raw string) (Identity, error) {
 	if raw == "" {
 		return Identity{}, errUnauthorized
@@ -68,7 +68,12 @@ func (s *Service) Verify(ctx context.Context, raw string) (Identity, error) {
 
 	id, err := s.load(ctx, e.id)
 	if err != nil {
-		return Identity{}, err
+		if !s.cfg.FailOpen {
+			return Identity{}, err
+		}
+		// Serve what we knew; try the store again after CacheTTL rather
+		// than on every request to a store that is down.
+		id = e.id
 	}
 	s.cache.put(key, cachedIdentity{id: id, checked: now}, now)
 	if id.revoked {

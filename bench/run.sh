@@ -147,7 +147,7 @@ caddyfile() {
 
 wxauth_block() { # wxauth_block [extra subdirective lines]
 	printf '\twxauth {\n\t\tapp_id %s\n\t\tapp_secret {env.WX_SECRET}\n\t\tapi_base %s\n%s\t}' \
-		"$APPID" "$MOCK" "${1:-}"
+		"$APPID" "$MOCK" "${1:+$1$'\n'}"
 }
 
 CADDY_PID=
@@ -157,7 +157,12 @@ start_caddy() { # start_caddy NAME READY_PATH
 		>"$TMP/$1.caddy.log" 2>&1 &
 	CADDY_PID=$!
 	PIDS+=("$CADDY_PID")
-	"$LG" wait -url "$SITE$2" || die "caddy ($1) did not start: $(cat "$TMP/$1.caddy.log")"
+	local i
+	for i in $(seq 60); do
+		kill -0 "$CADDY_PID" 2>/dev/null || die "caddy ($1) exited: $(cat "$TMP/$1.caddy.log")"
+		"$LG" wait -url "$SITE$2" -timeout 250ms 2>/dev/null && return
+	done
+	die "caddy ($1) did not become ready: $(cat "$TMP/$1.caddy.log")"
 }
 
 stop_caddy() {

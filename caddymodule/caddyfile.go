@@ -39,6 +39,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    login_rate_limit <n> <window>
 //	    store            memory | redis <url>
 //	    key_prefix       wxauth:
+//	    store_outage     fail_closed | fail_open
+//	    log_openids
 //	    signing_key      <path>
 //	    public           <paths...>
 //	    require_phone    <paths...>
@@ -76,6 +78,13 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &h.LogoutPath)
 		case "signing_key":
 			err = oneArg(d, &h.SigningKey)
+		case "log_openids":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			h.LogOpenIDs = true
+		case "store_outage":
+			err = oneArg(d, &h.StoreOutage)
 		case "token_ttl":
 			err = durationArg(d, &h.TokenTTL)
 		case "user_ttl":

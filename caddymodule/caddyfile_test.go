@@ -35,6 +35,7 @@ func TestEveryBadCaddyfileFailsWithAMessageNamingTheMistake(t *testing.T) {
 		{"an unknown store", ok + "store etcd", `unknown store "etcd"`},
 		{"redis without a URL", ok + "store redis", "wrong argument count"},
 		{"memory with a URL", ok + "store memory redis://x", "wrong argument count"},
+		{"an unknown store_outage", ok + "store_outage maybe", "store_outage must be fail_closed or fail_open"},
 		{"public without paths", ok + "public", "wrong argument count"},
 	}
 	for _, tc := range tests {

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
@@ -34,18 +35,48 @@ func (h *Handler) endpoint(path string) func(http.ResponseWriter, *http.Request)
 	return nil
 }
 
+// event describes one call of an endpoint for the log line and metrics.
+type event struct {
+	name   string // login, phone, profile, logout
+	method string // phone only: code or encrypted_data
+	openid string // once known
+}
+
+// endpointFunc does an endpoint's work; a nil body answers 204.
+type endpointFunc func(w http.ResponseWriter, r *http.Request, ev *event) (body any, err error)
+
+// serveEndpoint runs fn, answers its result or SPEC.md error, and records
+// the event: one log line and the metrics.
+func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, name string, fn endpointFunc) error {
+	start := time.Now()
+	ev := event{name: name}
+	body, err := fn(w, r, &ev)
+	h.record(ev, errorCode(err), time.Since(start))
+	switch {
+	case err != nil:
+		return h.writeError(w, err)
+	case body == nil:
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	return writeJSON(w, http.StatusOK, body)
+}
+
 func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Code string `json:"code"`
-	}
-	if err := readJSON(w, r, &req); err != nil {
-		return h.writeError(w, err)
-	}
-	login, err := h.service.Login(r.Context(), req.Code, clientIP(r))
-	if err != nil {
-		return h.writeError(w, err)
-	}
-	return writeJSON(w, http.StatusOK, login)
+	return h.serveEndpoint(w, r, "login", func(w http.ResponseWriter, r *http.Request, ev *event) (any, error) {
+		var req struct {
+			Code string `json:"code"`
+		}
+		if err := readJSON(w, r, &req); err != nil {
+			return nil, err
+		}
+		login, err := h.service.Login(r.Context(), req.Code, clientIP(r))
+		if err != nil {
+			return nil, err
+		}
+		ev.openid = login.OpenID
+		return login, nil
+	})
 }
 
 // phoneRequest accepts the new getPhoneNumber code, or legacy encrypted data
@@ -58,28 +89,27 @@ type phoneRequest struct {
 }
 
 func (h *Handler) servePhone(w http.ResponseWriter, r *http.Request) error {
-	var req phoneRequest
-	if err := readJSON(w, r, &req); err != nil {
-		return h.writeError(w, err)
-	}
-	id, err := h.verify(r)
-	if err != nil {
-		return h.writeError(w, err)
-	}
-	data := firstNonEmpty(req.EncryptedData, req.EncryptedDataCamel)
-	var phone *auth.Phone
-	switch {
-	case req.Code != "":
-		phone, err = h.service.PhoneByCode(r.Context(), id, req.Code)
-	case data != "" && req.IV != "":
-		phone, err = h.service.PhoneByEncryptedData(r.Context(), id, data, req.IV)
-	default:
-		err = invalidRequest(`send "code", or "encrypted_data" and "iv"`)
-	}
-	if err != nil {
-		return h.writeError(w, err)
-	}
-	return writeJSON(w, http.StatusOK, phone)
+	return h.serveEndpoint(w, r, "phone", func(w http.ResponseWriter, r *http.Request, ev *event) (any, error) {
+		var req phoneRequest
+		if err := readJSON(w, r, &req); err != nil {
+			return nil, err
+		}
+		id, err := h.verify(r)
+		if err != nil {
+			return nil, err
+		}
+		ev.openid = id.OpenID
+		data := firstNonEmpty(req.EncryptedData, req.EncryptedDataCamel)
+		switch {
+		case req.Code != "":
+			ev.method = "code"
+			return h.service.PhoneByCode(r.Context(), id, req.Code)
+		case data != "" && req.IV != "":
+			ev.method = "encrypted_data"
+			return h.service.PhoneByEncryptedData(r.Context(), id, data, req.IV)
+		}
+		return nil, invalidRequest(`send "code", or "encrypted_data" and "iv"`)
+	})
 }
 
 type profileRequest struct {
@@ -92,43 +122,41 @@ type profileRequest struct {
 }
 
 func (h *Handler) serveProfile(w http.ResponseWriter, r *http.Request) error {
-	var req profileRequest
-	if err := readJSON(w, r, &req); err != nil {
-		return h.writeError(w, err)
-	}
-	id, err := h.verify(r)
-	if err != nil {
-		return h.writeError(w, err)
-	}
-	raw, data := firstNonEmpty(req.RawData, req.RawDataCamel), firstNonEmpty(req.EncryptedData, req.EncryptedDataCamel)
-	if raw == "" || req.Signature == "" || data == "" || req.IV == "" {
-		return h.writeError(w, invalidRequest(`"raw_data", "signature", "encrypted_data" and "iv" are required`))
-	}
-	profile, err := h.service.Profile(r.Context(), id, raw, req.Signature, data, req.IV)
-	if err != nil {
-		return h.writeError(w, err)
-	}
-	return writeJSON(w, http.StatusOK, profile)
+	return h.serveEndpoint(w, r, "profile", func(w http.ResponseWriter, r *http.Request, ev *event) (any, error) {
+		var req profileRequest
+		if err := readJSON(w, r, &req); err != nil {
+			return nil, err
+		}
+		id, err := h.verify(r)
+		if err != nil {
+			return nil, err
+		}
+		ev.openid = id.OpenID
+		raw, data := firstNonEmpty(req.RawData, req.RawDataCamel), firstNonEmpty(req.EncryptedData, req.EncryptedDataCamel)
+		if raw == "" || req.Signature == "" || data == "" || req.IV == "" {
+			return nil, invalidRequest(`"raw_data", "signature", "encrypted_data" and "iv" are required`)
+		}
+		return h.service.Profile(r.Context(), id, raw, req.Signature, data, req.IV)
+	})
 }
 
 func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) error {
-	if r.Method != http.MethodPost {
-		return methodNotAllowed(h, w, http.MethodPost)
-	}
-	id, err := h.verify(r)
-	if err != nil {
-		return h.writeError(w, err)
-	}
-	if err := h.service.Logout(r.Context(), id); err != nil {
-		return h.writeError(w, err)
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return h.serveEndpoint(w, r, "logout", func(w http.ResponseWriter, r *http.Request, ev *event) (any, error) {
+		if r.Method != http.MethodPost {
+			return nil, methodNotAllowed(w, http.MethodPost)
+		}
+		id, err := h.verify(r)
+		if err != nil {
+			return nil, err
+		}
+		ev.openid = id.OpenID
+		return nil, h.service.Logout(r.Context(), id)
+	})
 }
 
 func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return methodNotAllowed(h, w, "GET, HEAD")
+		return h.writeError(w, methodNotAllowed(w, "GET, HEAD"))
 	}
 	set, err := h.service.JWKS(r.Context())
 	if err != nil {
@@ -144,8 +172,7 @@ func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request) error {
 // Unknown fields are ignored; anything else amiss is invalid_request.
 func readJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		return &auth.Error{Code: codeMethodNotAllowed, Message: "use POST"}
+		return methodNotAllowed(w, http.MethodPost)
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
@@ -170,9 +197,9 @@ func invalidRequest(msg string) error {
 	return &auth.Error{Code: auth.CodeInvalidRequest, Message: msg}
 }
 
-func methodNotAllowed(h *Handler, w http.ResponseWriter, allow string) error {
+func methodNotAllowed(w http.ResponseWriter, allow string) error {
 	w.Header().Set("Allow", allow)
-	return h.writeError(w, &auth.Error{Code: codeMethodNotAllowed, Message: "method not allowed; use " + allow})
+	return &auth.Error{Code: codeMethodNotAllowed, Message: "method not allowed; use " + allow}
 }
 
 func firstNonEmpty(a, b string) string {

@@ -37,10 +37,7 @@ type errorBody struct {
 // at Debug, failures of WeChat or the store at Error. The response is written
 // here, so the handler chain sees no error.
 func (h *Handler) writeError(w http.ResponseWriter, err error) error {
-	var e *auth.Error
-	if !errors.As(err, &e) {
-		e = &auth.Error{Code: auth.CodeUpstreamError, Message: "internal error", Err: err}
-	}
+	e := asAuthError(err)
 	status := statusOf[e.Code]
 	if status == 0 {
 		status = http.StatusInternalServerError
@@ -66,4 +63,21 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	w.WriteHeader(status)
 	_, err = w.Write(body)
 	return err
+}
+
+// asAuthError returns err as the SPEC.md error it is, or as an internal one.
+func asAuthError(err error) *auth.Error {
+	var e *auth.Error
+	if !errors.As(err, &e) {
+		e = &auth.Error{Code: auth.CodeUpstreamError, Message: "internal error", Err: err}
+	}
+	return e
+}
+
+// errorCode is the outcome label of err: "ok" for nil, else its SPEC.md code.
+func errorCode(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return asAuthError(err).Code
 }

@@ -31,18 +31,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	public := len(h.Public) > 0 && h.Public.Match(r)
 	if public && r.Header.Get("Authorization") == "" {
+		metrics.public.Inc()
 		return next.ServeHTTP(w, r)
 	}
 	id, err := h.verify(r)
 	if err != nil {
 		if public {
+			metrics.public.Inc()
 			return next.ServeHTTP(w, r)
 		}
+		metrics.rejected.Inc()
 		return h.writeError(w, err)
 	}
 	if id.Phone == nil && len(h.RequirePhone) > 0 && h.RequirePhone.Match(r) {
+		metrics.rejected.Inc()
 		return h.writeError(w, &auth.Error{Code: auth.CodePhoneRequired, Message: "bind a phone number first"})
 	}
+	metrics.verified.Inc()
 	setIdentity(r, id)
 	return next.ServeHTTP(w, r)
 }

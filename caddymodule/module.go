@@ -70,6 +70,14 @@ type Handler struct {
 	// access_token live. Default: memory (one process).
 	Store *StoreConfig `json:"store,omitempty"`
 
+	// What verification does while the store cannot be reached:
+	// "fail_closed" (default) answers 503 store_unavailable; "fail_open"
+	// accepts tokens whose signature verifies, with the identity this
+	// instance last saw for them, so a Redis outage does not take the API
+	// down — at the price that logouts made during the outage are not seen.
+	// Login, phone and logout need the store either way.
+	StoreOutage string `json:"store_outage,omitempty"`
+
 	// Path to a PEM file of Ed25519 or ECDSA P-256 private keys; the first
 	// signs, all verify. Without it, keys are generated, kept in the store and
 	// rotated daily.
@@ -81,6 +89,11 @@ type Handler struct {
 	// Requests matching these paths are refused with 403 phone_required
 	// unless the user has bound a phone number.
 	RequirePhone caddyhttp.MatchPath `json:"require_phone,omitempty"`
+
+	// Log users' openids in the login, phone, profile and logout log lines.
+	// Default false: openids are personal data, so logs carry a short hash
+	// that tells users apart without naming them.
+	LogOpenIDs bool `json:"log_openids,omitempty"`
 
 	service *auth.Service
 	store   *pooledStore
@@ -120,6 +133,9 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // Provision fills defaults, resolves secrets and builds the service.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	if err := initMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("wxauth: metrics: %w", err)
+	}
 	h.setDefaults()
 	if err := h.check(); err != nil {
 		return err
@@ -160,7 +176,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("wxauth: signing keys: %w", err)
 	}
-	client := &wechat.Client{AppID: h.AppID, AppSecret: secret, BaseURL: h.APIBase}
+	client := &wechat.Client{AppID: h.AppID, AppSecret: secret, BaseURL: h.APIBase, Observe: observeWeChat}
 	client.Tokens = wechat.NewSharedTokenSource(client.FetchAccessToken, store, prefix+"access-token")
 	sealKey, err := auth.DeriveSealKey(secret)
 	if err != nil {
@@ -176,6 +192,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		TokenTTL:  time.Duration(h.TokenTTL),
 		UserTTL:   time.Duration(h.UserTTL),
 		CacheTTL:  time.Duration(h.CacheTTL),
+		FailOpen:  h.StoreOutage == "fail_open",
 	}
 	if rl := h.LoginRateLimit; rl != nil {
 		cfg.LoginRateLimit, cfg.LoginRateWindow = rl.Requests, time.Duration(rl.Window)
@@ -238,6 +255,11 @@ func (h *Handler) check() error {
 		if p != "" && !strings.HasPrefix(p, "/") {
 			return fmt.Errorf("wxauth: %s must start with /, got %q", name, p)
 		}
+	}
+	switch h.StoreOutage {
+	case "", "fail_closed", "fail_open":
+	default:
+		return fmt.Errorf("wxauth: store_outage must be fail_closed or fail_open, got %q", h.StoreOutage)
 	}
 	if rl := h.LoginRateLimit; rl != nil && (rl.Requests <= 0 || rl.Window <= 0) {
 		return errors.New("wxauth: login_rate_limit needs a positive count and window")

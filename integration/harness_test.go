@@ -135,6 +135,7 @@ type siteConfig struct {
 	Upstream  string // host:port
 	Extra     string // more wxauth subdirectives
 	Port      int    // 0 picks a free one
+	Global    string // more global options, e.g. a servers block
 }
 
 // startCaddy runs Caddy with wxauth (debug logging on) in front of the upstream.
@@ -150,6 +151,7 @@ func startCaddy(t testing.TB, sc siteConfig) *caddy {
 	persist_config off
 	debug
 	storage file_system %s
+	%s
 }
 
 http://127.0.0.1:%d {
@@ -163,7 +165,7 @@ http://127.0.0.1:%d {
 	}
 	reverse_proxy %s
 }
-`, admin, t.TempDir(), sc.Port, testAppID, sc.WeChatURL, sc.Extra, sc.Upstream)
+`, admin, t.TempDir(), sc.Global, sc.Port, testAppID, sc.WeChatURL, sc.Extra, sc.Upstream)
 	return runCaddy(t, caddyfile, sc.Port, admin)
 }
 

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -52,6 +53,10 @@ type Client struct {
 	Tokens TokenSource
 	// LegacyTokenAPI selects GET /cgi-bin/token instead of POST /cgi-bin/stable_token.
 	LegacyTokenAPI bool
+	// Observe, when set, is told of every round trip to WeChat (retries
+	// each count): the endpoint, its outcome — "ok", WeChat's errcode such as
+	// "40029", "transport" or "bad_answer" — and how long it took. For metrics.
+	Observe func(endpoint, outcome string, took time.Duration)
 
 	localTokensOnce sync.Once
 	localTokens     *SharedTokenSource
@@ -224,7 +229,11 @@ func (c *Client) call(ctx context.Context, method, endpoint string, q url.Values
 		delay = defaultBackoff
 	}
 	for attempt := 0; ; attempt++ {
+		start := time.Now()
 		err := c.once(ctx, method, endpoint, q, payload, out)
+		if c.Observe != nil {
+			c.Observe(endpoint, outcome(err), time.Since(start))
+		}
 		if err == nil || attempt >= retries || !retryable(ctx, err) {
 			return err
 		}
@@ -237,6 +246,20 @@ func (c *Client) call(ctx context.Context, method, endpoint string, q url.Values
 		}
 		delay *= 2
 	}
+}
+
+// outcome names how a round trip ended, for Observe.
+func outcome(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	if api, ok := errors.AsType[*APIError](err); ok {
+		return strconv.Itoa(api.Code)
+	}
+	if _, ok := errors.AsType[*transportError](err); ok {
+		return "transport"
+	}
+	return "bad_answer"
 }
 
 // retryable: only a busy WeChat or a failed round trip may succeed next time;

@@ -1,0 +1,140 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/wxauth/caddy-wxauth/wxmock"
+)
+
+// benchWriter is a ResponseWriter that keeps nothing, so a benchmark
+// measures the handler and not a recorder's buffers.
+type benchWriter struct{ h http.Header }
+
+func (w *benchWriter) Header() http.Header         { return w.h }
+func (w *benchWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *benchWriter) WriteHeader(int)             {}
+
+// noopNext stands in for reverse_proxy.
+var noopNext = caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+
+// benchHandler provisions a Handler with the memory store against an
+// in-process wxmock, as Caddy would, and logs one user in through the real
+// login endpoint. It returns the handler and the user's token.
+func benchHandler(b *testing.B) (*Handler, string) {
+	b.Helper()
+	const appID, secret = "wx0123456789abcdef", "bench-app-secret"
+	mock := wxmock.New(wxmock.Config{AppID: appID, AppSecret: secret, UnionID: true})
+	srv := httptest.NewServer(mock)
+	b.Cleanup(srv.Close)
+
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	b.Cleanup(cancel)
+	h := &Handler{AppID: appID, AppSecret: secret, APIBase: srv.URL}
+	if err := h.Provision(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { h.Cleanup() })
+	// Caddy's logger at its default level; NewContext without a config hands
+	// out a development logger that would print every refusal at Debug.
+	h.logger = zap.NewNop()
+
+	body := `{"code":"` + mock.Code("alice") + `"}`
+	r := httptest.NewRequest(http.MethodPost, "/wx/login", strings.NewReader(body))
+	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+	r.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	if err := h.ServeHTTP(rec, r, noopNext); err != nil || rec.Code != http.StatusOK {
+		b.Fatalf("login: %v %d %s", err, rec.Code, rec.Body)
+	}
+	var login struct{ Token string }
+	if err := json.Unmarshal(rec.Body.Bytes(), &login); err != nil || login.Token == "" {
+		b.Fatalf("login: no token in %s", rec.Body)
+	}
+	return h, login.Token
+}
+
+// benchRequest is a GET as Caddy hands it to a handler: a replacer in the
+// context and the headers a mini program sends.
+func benchRequest(method, path, token string) *http.Request {
+	r := httptest.NewRequest(method, path, nil)
+	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+	r.Header.Set("Accept", "*/*")
+	r.Header.Set("User-Agent", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) MicroMessenger/8.0.47")
+	r.Header.Set("Referer", "https://servicewechat.com/wx0123456789abcdef/0/page-frame.html")
+	r.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		r.Header.Set("Authorization", "Bearer "+token)
+	}
+	return r
+}
+
+// BenchmarkServeHTTPVerified is what wxauth adds to every authenticated
+// request in front of reverse_proxy: strip, verify a cached token, inject
+// the headers and placeholders. The request is reused; the headers injected
+// by one iteration are removed by the next one's strip, as a client's
+// forged ones would be.
+func BenchmarkServeHTTPVerified(b *testing.B) {
+	h, token := benchHandler(b)
+	r := benchRequest(http.MethodGet, "/api/orders", token)
+	w := &benchWriter{h: http.Header{}}
+	if err := h.ServeHTTP(w, r, noopNext); err != nil || r.Header.Get(headerOpenID) == "" {
+		b.Fatalf("not verified: %v, headers %v", err, r.Header)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := h.ServeHTTP(w, r, noopNext); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkServeHTTPForged is the attack path: a genuine token with its
+// payload changed, refused with 401 after the signature check.
+func BenchmarkServeHTTPForged(b *testing.B) {
+	h, token := benchHandler(b)
+	parts := strings.Split(token, ".")
+	p := []byte(parts[1])
+	if p[len(p)/2] == 'A' {
+		p[len(p)/2] = 'B'
+	} else {
+		p[len(p)/2] = 'A'
+	}
+	parts[1] = string(p)
+	r := benchRequest(http.MethodGet, "/api/orders", strings.Join(parts, "."))
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error {
+		b.Fatal("a forged token reached the next handler")
+		return nil
+	})
+	w := &benchWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		if err := h.ServeHTTP(w, r, next); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkServeHTTPNoToken is a request without Authorization: the
+// cheapest refusal.
+func BenchmarkServeHTTPNoToken(b *testing.B) {
+	h, _ := benchHandler(b)
+	r := benchRequest(http.MethodGet, "/api/orders", "")
+	w := &benchWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		if err := h.ServeHTTP(w, r, noopNext); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

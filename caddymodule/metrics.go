@@ -1,0 +1,74 @@
+package caddymodule
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are process-wide, like Caddy's own: a config reload registers the
+// same collectors with the new registry, and counts carry on.
+var metrics = struct {
+	once          sync.Once
+	logins        *prometheus.CounterVec
+	phones        *prometheus.CounterVec
+	requests      *prometheus.CounterVec
+	wechatCalls   *prometheus.CounterVec
+	wechatLatency *prometheus.HistogramVec
+	tokenFetches  prometheus.Counter
+	// requests' children, resolved once: the hot path only increments.
+	verified, public, rejected prometheus.Counter
+}{}
+
+func initMetrics(registry *prometheus.Registry) error {
+	const ns, sub = "caddy", "wxauth"
+	metrics.once.Do(func() {
+		metrics.logins = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "logins_total",
+			Help: "Logins by outcome: ok, or the error code answered.",
+		}, []string{"outcome"})
+		metrics.phones = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "phone_bindings_total",
+			Help: "Phone bindings by method (code, encrypted_data) and outcome: ok, or the error code answered.",
+		}, []string{"method", "outcome"})
+		metrics.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "requests_total",
+			Help: "Requests other than wxauth's endpoints: verified (handed on with identity), public (handed on without), rejected (refused).",
+		}, []string{"result"})
+		metrics.wechatCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "wechat_requests_total",
+			Help: "Round trips to WeChat by endpoint and outcome: ok, WeChat's errcode, transport or bad_answer.",
+		}, []string{"endpoint", "outcome"})
+		metrics.wechatLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: ns, Subsystem: sub, Name: "wechat_request_duration_seconds",
+			Help:    "Latency of round trips to WeChat by endpoint.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12), // 5ms … 10s
+		}, []string{"endpoint"})
+		metrics.tokenFetches = prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "access_token_fetches_total",
+			Help: "access_token requests sent to WeChat by this instance.",
+		})
+		metrics.verified = metrics.requests.WithLabelValues("verified")
+		metrics.public = metrics.requests.WithLabelValues("public")
+		metrics.rejected = metrics.requests.WithLabelValues("rejected")
+	})
+	for _, c := range []prometheus.Collector{metrics.logins, metrics.phones, metrics.requests,
+		metrics.wechatCalls, metrics.wechatLatency, metrics.tokenFetches} {
+		if err := registry.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
+			return err
+		}
+	}
+	return nil
+}
+
+// observeWeChat is the wechat.Client's Observe hook.
+func observeWeChat(endpoint, outcome string, took time.Duration) {
+	metrics.wechatCalls.WithLabelValues(endpoint, outcome).Inc()
+	metrics.wechatLatency.WithLabelValues(endpoint).Observe(took.Seconds())
+	if strings.HasPrefix(endpoint, "cgi-bin/") {
+		metrics.tokenFetches.Inc()
+	}
+}
