@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"io"
 	"net/http"
 	"strings"
 
@@ -24,6 +25,7 @@ var identityHeaders = []string{headerOpenID, headerUnionID, headerPhone, headerC
 // verifies the token and hands the request on with the verified identity.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	stripIdentityHeaders(r.Header)
+	stripIdentityTrailers(r)
 
 	if serve := h.endpoint(r.URL.Path); serve != nil {
 		return serve(w, r)
@@ -120,6 +122,36 @@ func stripIdentityHeaders(hdr http.Header) {
 	} else {
 		hdr["Connection"] = kept
 	}
+}
+
+// stripIdentityTrailers keeps identity headers out of request trailers,
+// which reverse_proxy forwards and some upstream frameworks merge into the
+// headers. Trailers arrive after the body, long after this handler ran, into
+// r.Trailer — a map this request shares with reverse_proxy's copy only when
+// the client declared a trailer; without a declaration none ever reaches it.
+// So declared names are cleaned now, and arrived values when the body reaches
+// its end. Requests that declare no trailer, nearly all, are left as they are.
+func stripIdentityTrailers(r *http.Request) {
+	if r.Trailer == nil || r.Body == nil {
+		return
+	}
+	stripIdentityHeaders(r.Trailer)
+	r.Body = &trailerStripper{ReadCloser: r.Body, trailer: r.Trailer}
+}
+
+// trailerStripper strips identity headers from trailer once the body is
+// read to its end, before whoever read it (reverse_proxy) sends the trailers on.
+type trailerStripper struct {
+	io.ReadCloser
+	trailer http.Header
+}
+
+func (b *trailerStripper) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		stripIdentityHeaders(b.trailer)
+	}
+	return n, err
 }
 
 func isIdentityHeader(name string) bool {

@@ -227,3 +227,47 @@ func TestWithFailOpenVerifiedTokensKeepWorkingWhileRedisIsDown(t *testing.T) {
 	wantError(t, do(t, "GET", w.caddy.URL+"/api/me", "forged."+seen, ""), 401, "unauthorized")
 	wantError(t, do(t, "POST", w.caddy.URL+"/wx/login", "", fmt.Sprintf(`{"code":%q}`, w.mock.Code("dave"))), 503, "store_unavailable")
 }
+
+func TestEveryRedisKeyExpiresAndNoneHoldsASessionKeyInClear(t *testing.T) {
+	srv := redistest.StartServer(t)
+	w := newWorld(t, redisStore(t, srv.URL())+"\n\t\tlogin_rate_limit 100 1m")
+	tok := w.login(t, "alice")
+	sessionKey := w.mock.SessionKey("alice")
+	do(t, "POST", w.caddy.URL+"/wx/phone", tok, fmt.Sprintf(`{"code":%q}`, w.mock.PhoneCode("alice", "13800138000")))
+	do(t, "POST", w.caddy.URL+"/wx/logout", tok, "")
+
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	ctx := context.Background()
+	keys, err := rdb.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]bool{}
+	for _, k := range keys {
+		ttl, err := rdb.PTTL(ctx, k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ttl <= 0 {
+			t.Errorf("key %s has no TTL (%v)", k, ttl)
+		}
+		dump, err := rdb.Dump(ctx, k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(dump, sessionKey) || strings.Contains(dump, testSecret) {
+			t.Errorf("key %s holds a session_key or the AppSecret in clear", k)
+		}
+		if !strings.Contains(k, ":"+testAppID+":") {
+			t.Errorf("key %s is not namespaced by app_id", k)
+		}
+		parts := strings.Split(k, ":")
+		kinds[parts[len(parts)-2]] = true
+	}
+	for _, kind := range []string{"session-keys", "phone", "revoked", "code", "login-rate", "signing-key"} {
+		if !kinds[kind] {
+			t.Errorf("no %q key among %v", kind, keys)
+		}
+	}
+}
