@@ -176,8 +176,17 @@ stop_caddy() {
 	CADDY_PID=
 }
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }                 # user+system of a process
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user+system of a process
+# core_busy CPU|"" prints busy and total ticks of one core ("" = all cores).
 core_busy() { awk -v c="cpu$1" '$1 == c {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+# machine_busy SECONDS prints how busy the whole machine was, in percent.
+machine_busy() {
+	local b0 t0 b1 t1
+	read -r b0 t0 < <(core_busy "")
+	sleep "$1"
+	read -r b1 t1 < <(core_busy "")
+	echo $((100 * (b1 - b0) / (t1 - t0 + 1)))
+}
 
 # load CONNS SECONDS [header] prints the RESULT line of one closed-loop run.
 load() {
@@ -197,6 +206,7 @@ ROWS=()
 BASE_RPS=
 BASE_P99=
 BASE_P99_1=
+BASE_CPU=
 run_scenario() { # run_scenario NAME LABEL WXAUTH_BLOCK EXPECT(2xx|401) TOKEN_KIND(none|valid|forged)
 	local name=$1 label=$2 block=$3 expect=$4 kind=$5 ready=/bench hdr="" tok
 	caddyfile "$name" "$block"
@@ -209,14 +219,15 @@ run_scenario() { # run_scenario NAME LABEL WXAUTH_BLOCK EXPECT(2xx|401) TOKEN_KI
 		hdr="Authorization: Bearer $tok"
 	fi
 	load "$CONNS" "$WARMUP" "$hdr" >/dev/null
-	local tick0 tick1 busy0 busy1 hz
+	local tick0 tick1 cb0 ct0 cb1 ct1 gb0 gt0 gb1 gt1 hz r
 	hz=$(getconf CLK_TCK)
 	tick0=$(cpu_ticks "$CADDY_PID")
-	read -r busy0 total0 < <(core_busy "$GEN_CPU")
-	local r
+	read -r cb0 ct0 < <(core_busy "$CADDY_CPU")
+	read -r gb0 gt0 < <(core_busy "$GEN_CPU")
 	r=$(load "$CONNS" "$DURATION" "$hdr")
 	tick1=$(cpu_ticks "$CADDY_PID")
-	read -r busy1 total1 < <(core_busy "$GEN_CPU")
+	read -r cb1 ct1 < <(core_busy "$CADDY_CPU")
+	read -r gb1 gt1 < <(core_busy "$GEN_CPU")
 	local r1
 	r1=$(load 1 "$LAT_DURATION" "$hdr")
 	stop_caddy
@@ -230,15 +241,28 @@ run_scenario() { # run_scenario NAME LABEL WXAUTH_BLOCK EXPECT(2xx|401) TOKEN_KI
 	rps=$(field rps "$r") p50=$(field p50 "$r") p99=$(field p99 "$r")
 	p50_1=$(field p50 "$r1") p99_1=$(field p99 "$r1")
 	if [[ $name == A ]]; then BASE_RPS=$rps BASE_P99=$p99 BASE_P99_1=$p99_1; fi
-	ROWS+=("$(awk -v n="$name" -v l="$label" -v rps="$rps" -v p50="$p50" -v p99="$p99" \
-		-v p50_1="$p50_1" -v p99_1="$p99_1" -v base="$BASE_RPS" -v bp99_1="$BASE_P99_1" \
+	if [[ $name == A ]]; then BASE_CPU=$(awk -v t="$((tick1 - tick0))" -v hz="$hz" -v n="$reqs" 'BEGIN {print 1e6 * t / hz / n}'); fi
+	ROWS+=("$(awk -v n="$name" -v l="$label" -v rps="$rps" -v p50="$p50" -v p99="$p99" -v reqs="$reqs" \
+		-v p50_1="$p50_1" -v p99_1="$p99_1" -v base="$BASE_RPS" -v bp99_1="$BASE_P99_1" -v bcpu="$BASE_CPU" \
 		-v ct="$((tick1 - tick0))" -v hz="$hz" -v d="$DURATION" \
-		-v gb="$((busy1 - busy0))" -v gt="$((total1 - total0))" 'BEGIN {
+		-v cb="$((cb1 - cb0))" -v ctot="$((ct1 - ct0))" -v gb="$((gb1 - gb0))" -v gt="$((gt1 - gt0))" 'BEGIN {
 		ratio = base ? sprintf("%.3f", rps / base) : "—"
 		added = (bp99_1 != "" && n != "A") ? sprintf("%+d", p99_1 - bp99_1) : "—"
-		printf "| %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %.0f%% | %.0f%% |", n, l, rps, p50, p99, ratio, p50_1, p99_1, added, 100 * ct / hz / d, gt ? 100 * gb / gt : 0
+		cpu = 1e6 * ct / hz / reqs
+		dcpu = (bcpu != "" && n != "A") ? sprintf("%+.1f", cpu - bcpu) : "—"
+		printf "| %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %.1f | %s | %.0f%% | %.0f%% | %.0f%% |", n, l, rps, p50, p99, ratio, p50_1, p99_1, added, cpu, dcpu, 100 * ct / hz / d, ctot ? 100 * cb / ctot : 0, gt ? 100 * gb / gt : 0
 	}')")
 }
+
+# Other work on the machine skews every figure: say how busy it is, and with
+# BENCH_WAIT_QUIET=N wait up to N seconds for it to calm down.
+BUSY=$(machine_busy 2)
+if ((${BENCH_WAIT_QUIET:-0} > 0 && BUSY > 10)); then
+	log "machine ${BUSY}% busy; waiting up to ${BENCH_WAIT_QUIET}s for it to drop below 10%"
+	deadline=$((SECONDS + BENCH_WAIT_QUIET))
+	while ((BUSY > 10 && SECONDS < deadline)); do BUSY=$(machine_busy 5); done
+fi
+((BUSY <= 10)) || log "warning: the machine was ${BUSY}% busy before the run; figures will be noisy"
 
 # --- the scenarios ---------------------------------------------------------------
 
@@ -272,10 +296,11 @@ echo
 echo "caddy-wxauth benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(go version | cut -d' ' -f3)"
 echo "generator: $LOADGEN, ${CONNS} connections, ${DURATION}s after ${WARMUP}s warm-up; then 1 connection for ${LAT_DURATION}s"
 echo "pinning: $PINNING"
+echo "machine busy before the run: ${BUSY}% (load average $(cut -d' ' -f1-3 /proc/loadavg))"
 echo
 if ((${#ROWS[@]})); then
-	echo "| | scenario | req/s | p50 µs | p99 µs | ratio to A | p50 µs (1 conn) | p99 µs (1 conn) | added p99 µs (1 conn) | caddy cpu | gen cpu |"
-	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	echo "| | scenario | req/s | p50 µs | p99 µs | ratio to A | p50 µs, 1 conn | p99 µs, 1 conn | added p99 µs, 1 conn | caddy CPU µs/req | added CPU µs/req | caddy cpu | caddy core busy | gen core busy |"
+	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 	printf '%s\n' "${ROWS[@]}"
 	echo
 fi

@@ -68,19 +68,12 @@ func (c *Client) FetchAccessToken(ctx context.Context, forceRefresh bool) (Acces
 	return AccessToken{Token: ans.AccessToken, Expiry: time.Now().Add(time.Duration(ans.ExpiresIn) * time.Second)}, nil
 }
 
-// NewTokenSource returns a SharedTokenSource that fetches with c and shares
-// the token through store under a key naming c.AppID. Set it as c.Tokens to
-// share one access_token among every instance using store.
-func (c *Client) NewTokenSource(store TokenStore) *SharedTokenSource {
-	return NewSharedTokenSource(c.FetchAccessToken, store, "wechat:access_token:"+c.AppID)
-}
-
 // tokenSource is c.Tokens or, when nil, a cache private to c.
 func (c *Client) tokenSource() TokenSource {
 	if c.Tokens != nil {
 		return c.Tokens
 	}
-	c.localTokensOnce.Do(func() { c.localTokens = c.NewTokenSource(newMemStore()) })
+	c.localTokensOnce.Do(func() { c.localTokens = NewSharedTokenSource(c.FetchAccessToken, newMemStore(), "access_token") })
 	return c.localTokens
 }
 

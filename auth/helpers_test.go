@@ -1,0 +1,140 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wxauth/caddy-wxauth/session"
+	"github.com/wxauth/caddy-wxauth/token"
+	"github.com/wxauth/caddy-wxauth/wechat"
+	"github.com/wxauth/caddy-wxauth/wxmock"
+)
+
+const (
+	testAppID  = "wx00000000000000aa"
+	testSecret = "auth-test-app-secret"
+	testPrefix = "wxauth:" + testAppID + ":"
+)
+
+// testClock is a settable clock for the Service, its tokens and its store.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// countingStore counts reads, so a test can tell a cache hit from a store read.
+type countingStore struct {
+	session.Store
+	gets atomic.Int64
+}
+
+func (s *countingStore) Get(ctx context.Context, key string) ([]byte, error) {
+	s.gets.Add(1)
+	return s.Store.Get(ctx, key)
+}
+
+// rig is a Service wired to a fake WeChat and a memory store on one clock.
+type rig struct {
+	mock  *wxmock.Server
+	store *countingStore
+	clock *testClock
+	svc   *Service
+}
+
+type rigOptions struct {
+	mock func(*wxmock.Config) // adjusts the fake WeChat
+	auth func(*Config)        // adjusts the Service's config
+}
+
+func newRig(t *testing.T, o rigOptions) *rig {
+	t.Helper()
+	clock := &testClock{t: time.Now()}
+	mcfg := wxmock.Config{AppID: testAppID, AppSecret: testSecret}
+	if o.mock != nil {
+		o.mock(&mcfg)
+	}
+	mock := wxmock.New(mcfg)
+	srv := httptest.NewServer(mock)
+	t.Cleanup(srv.Close)
+
+	mem := session.NewMemory()
+	mem.Now = clock.Now
+	store := &countingStore{Store: mem}
+	tokens, err := token.New(context.Background(), token.Config{
+		AppID: testAppID, TTL: 2 * time.Hour, Store: store, KeyPrefix: testPrefix, Now: clock.Now,
+		IsNotFound: func(err error) bool { return errors.Is(err, session.ErrNotFound) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealKey, err := DeriveSealKey(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{
+		AppID:     testAppID,
+		WeChat:    &wechat.Client{AppID: testAppID, AppSecret: testSecret, BaseURL: srv.URL, Retries: -1},
+		Tokens:    tokens,
+		Store:     store,
+		KeyPrefix: testPrefix,
+		SealKey:   sealKey,
+		TokenTTL:  2 * time.Hour,
+		Now:       clock.Now,
+	}
+	if o.auth != nil {
+		o.auth(&cfg)
+	}
+	svc, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rig{mock: mock, store: store, clock: clock, svc: svc}
+}
+
+// login logs user in from 192.0.2.1 and returns the answer.
+func (r *rig) login(t *testing.T, user string) *Login {
+	t.Helper()
+	l, err := r.svc.Login(context.Background(), r.mock.Code(user), "192.0.2.1")
+	if err != nil {
+		t.Fatalf("login %s: %v", user, err)
+	}
+	return l
+}
+
+// identity logs user in and verifies the token.
+func (r *rig) identity(t *testing.T, user string) (Identity, string) {
+	t.Helper()
+	tok := r.login(t, user).Token
+	id, err := r.svc.Verify(context.Background(), tok)
+	if err != nil {
+		t.Fatalf("verify %s's fresh token: %v", user, err)
+	}
+	return id, tok
+}
+
+// wantCode fails unless err is an *Error with code.
+func wantCode(t *testing.T, err error, code string) *Error {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) || e.Code != code {
+		t.Fatalf("err = %v, want %s", err, code)
+	}
+	return e
+}

@@ -1,0 +1,175 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wxauth/caddy-wxauth/wxmock"
+)
+
+func TestTheSessionKeyIsKeptSealedAndOnlyTheLastThree(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	ctx := context.Background()
+	var answers []*Login
+	for range 5 {
+		answers = append(answers, r.login(t, "alice"))
+	}
+	issued := r.mock.SessionKeys("alice") // oldest first
+	if len(issued) != 5 {
+		t.Fatalf("the mock issued %d session_keys, want 5", len(issued))
+	}
+
+	stored, err := r.store.List(ctx, r.svc.sessKeysKey(r.mock.OpenID("alice")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != 3 {
+		t.Fatalf("the store keeps %d session_keys, want 3 (SessionKeysKept default)", len(stored))
+	}
+	for i, v := range stored {
+		want := issued[len(issued)-1-i] // newest first
+		raw, err := base64.StdEncoding.DecodeString(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(v, []byte(want)) || bytes.Contains(v, raw) {
+			t.Fatalf("stored value %d holds the session_key in the clear", i)
+		}
+		got, err := r.svc.seal.open(v)
+		if err != nil || string(got) != want {
+			t.Fatalf("stored value %d opens to %q, %v; want the %d-th newest session_key", i, got, err, i+1)
+		}
+	}
+	for _, l := range answers {
+		b, _ := json.Marshal(l)
+		for _, k := range issued {
+			if strings.Contains(string(b), k) || strings.Contains(l.Token, k) {
+				t.Fatalf("a login answer holds a session_key: %s", b)
+			}
+		}
+	}
+}
+
+func TestLoginRateLimitCountsPerClientIPAndWindow(t *testing.T) {
+	r := newRig(t, rigOptions{auth: func(c *Config) { c.LoginRateLimit, c.LoginRateWindow = 2, time.Minute }})
+	ctx := context.Background()
+	for i := range 2 {
+		if _, err := r.svc.Login(ctx, r.mock.Code("alice"), "192.0.2.1"); err != nil {
+			t.Fatalf("login %d from 192.0.2.1: %v", i+1, err)
+		}
+	}
+	refused := r.mock.Code("alice")
+	_, err := r.svc.Login(ctx, refused, "192.0.2.1")
+	wantCode(t, err, CodeRateLimited)
+	if n := r.mock.Stats().Calls[wxmock.PathJSCode2Session]; n != 2 {
+		t.Fatalf("WeChat saw %d logins, want 2: the refused one must not reach it", n)
+	}
+	if _, err := r.svc.Login(ctx, r.mock.Code("bob"), "198.51.100.7"); err != nil {
+		t.Fatalf("a login from another IP: %v", err)
+	}
+
+	r.clock.Advance(time.Minute + time.Second)
+	// The refused code was never claimed, so it still works.
+	if _, err := r.svc.Login(ctx, refused, "192.0.2.1"); err != nil {
+		t.Fatalf("the refused code after the window: %v", err)
+	}
+}
+
+func TestAReplayedCodeReachesWeChatOnce(t *testing.T) {
+	r := newRig(t, rigOptions{mock: func(c *wxmock.Config) { c.Latency = 20 * time.Millisecond }})
+	ctx := context.Background()
+	code := r.mock.Code("alice")
+
+	const racers = 8
+	errs := make([]error, racers)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range racers {
+		wg.Go(func() {
+			<-start
+			_, errs[i] = r.svc.Login(ctx, code, "192.0.2.1")
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	ok := 0
+	for _, err := range errs {
+		if err == nil {
+			ok++
+			continue
+		}
+		wantCode(t, err, CodeInvalidCode)
+	}
+	if ok != 1 {
+		t.Fatalf("%d of %d racing logins with one code succeeded, want 1", ok, racers)
+	}
+	if n := r.mock.Stats().Calls[wxmock.PathJSCode2Session]; n != 1 {
+		t.Fatalf("WeChat saw the code %d times, want 1", n)
+	}
+}
+
+func TestACodeWeChatNeverAnsweredMayBeRetriedButARefusedOneMayNot(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	ctx := context.Background()
+
+	code := r.mock.Code("alice")
+	r.mock.Fail(wxmock.PathJSCode2Session, -1, 1) // the client is set not to retry
+	_, err := r.svc.Login(ctx, code, "192.0.2.1")
+	wantCode(t, err, CodeUpstreamError)
+	if _, err := r.svc.Login(ctx, code, "192.0.2.1"); err != nil {
+		t.Fatalf("retrying a code WeChat was too busy to redeem: %v", err)
+	}
+
+	r.mock.Reset()
+	_, err = r.svc.Login(ctx, "no-such-code", "192.0.2.1")
+	wantCode(t, err, CodeInvalidCode)
+	_, err = r.svc.Login(ctx, "no-such-code", "192.0.2.1")
+	wantCode(t, err, CodeInvalidCode)
+	if n := r.mock.Stats().Calls[wxmock.PathJSCode2Session]; n != 1 {
+		t.Fatalf("WeChat saw a refused code %d times, want once", n)
+	}
+}
+
+func TestLoginRefusesMissingAndOversizedCodesWithoutCallingWeChat(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	for _, code := range []string{"", strings.Repeat("a", maxCodeLen+1)} {
+		_, err := r.svc.Login(context.Background(), code, "192.0.2.1")
+		wantCode(t, err, CodeInvalidRequest)
+	}
+	if n := r.mock.Stats().Calls[wxmock.PathJSCode2Session]; n != 0 {
+		t.Fatalf("WeChat was called %d times", n)
+	}
+}
+
+func TestLoginMapsWeChatErrorsToSpecCodes(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	tests := []struct {
+		name    string
+		errcode int
+		want    string
+	}{
+		{"an invalid code", 40029, CodeInvalidCode},
+		{"a used code", 40163, CodeInvalidCode},
+		{"a blocked user", 40226, CodeUserBlocked},
+		{"the frequency limit", 45011, CodeRateLimited},
+		{"WeChat busy", -1, CodeUpstreamError},
+		{"an invalid AppSecret", 40125, CodeUpstreamError},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r.mock.Fail(wxmock.PathJSCode2Session, tc.errcode, 1)
+			_, err := r.svc.Login(context.Background(), r.mock.Code("alice"), "192.0.2.1")
+			e := wantCode(t, err, tc.want)
+			if strings.Contains(e.Message, testSecret) || strings.Contains(e.Error(), testSecret) {
+				t.Fatalf("the error %q holds the AppSecret", e.Error())
+			}
+		})
+	}
+}
