@@ -20,11 +20,9 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 
-# The plugin package is caddymodule/; --replace builds this checkout rather
-# than a published version of the module.
+# =./ builds this checkout rather than a published version of the module.
 RUN xcaddy build \
-        --with github.com/wxauth/caddy-wxauth/caddymodule \
-        --replace github.com/wxauth/caddy-wxauth=./ \
+        --with github.com/wxauth/caddy-wxauth=./ \
         --output /usr/bin/caddy
 
 FROM caddy:2.11

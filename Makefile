@@ -1,5 +1,6 @@
 # The README's commands. `make test` is what CI runs (through .ci/run).
-.PHONY: build demo test fuzz
+.PHONY: build demo test bench
+
 
 build:
 	go build -o bin/caddy ./cmd/caddy
@@ -10,3 +11,6 @@ demo:
 
 test:
 	go test -race ./...
+
+# xcaddy-build, xcaddy-run, xcaddy-test
+include xcaddy.mk

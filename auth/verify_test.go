@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -45,7 +46,7 @@ func TestChangesMadeElsewhereAreSeenAfterCacheTTL(t *testing.T) {
 			}
 		}, func(_ Identity, err error) bool {
 			var e *Error
-			return err != nil && asError(err, &e) && e.Code == CodeUnauthorized
+			return errors.As(err, &e) && e.Code == CodeUnauthorized
 		}},
 		{"a phone binding", func(t *testing.T, r *rig, id Identity) {
 			v, _ := json.Marshal(Phone{PhoneNumber: "13800138000", PurePhoneNumber: "13800138000", CountryCode: "86"})
@@ -162,19 +163,4 @@ func TestACachedTokenStillExpires(t *testing.T) {
 	r.clock.Advance(time.Minute + 31*time.Second) // past exp and the 30s leeway
 	_, err := r.svc.Verify(ctx, tok)
 	wantCode(t, err, CodeUnauthorized)
-}
-
-func asError(err error, e **Error) bool {
-	for err != nil {
-		if x, ok := err.(*Error); ok {
-			*e = x
-			return true
-		}
-		u, ok := err.(interface{ Unwrap() error })
-		if !ok {
-			return false
-		}
-		err = u.Unwrap()
-	}
-	return false
 }

@@ -175,6 +175,7 @@ func TestEveryLegacyPhoneDecryptFailureAnswersTheSameBody(t *testing.T) {
 	if r.Status != http.StatusOK {
 		t.Fatalf("the good data after the failures: %d %s", r.Status, r.Body)
 	}
+	w.noSecretsLogged(t, "alice", "bob")
 }
 
 func TestRequirePhonePathsRefuseUntilAPhoneIsBound(t *testing.T) {
@@ -336,6 +337,23 @@ func TestPhoneAnswersEveryFailureWithTheSpecError(t *testing.T) {
 	bobTok := w.login(t, "bob")
 	if r := do(t, "POST", w.caddy.URL+"/wx/phone", bobTok, code(bobsCode)); r.Status != http.StatusOK {
 		t.Fatalf("bob's own code after alice tried it: %d %s", r.Status, r.Body)
+	}
+}
+
+// noSecretsLogged fails if Caddy's log (at debug level in the harness) holds
+// the AppSecret or a session_key any of users was given.
+func (w *world) noSecretsLogged(t testing.TB, users ...string) {
+	t.Helper()
+	logs := w.caddy.logs.String()
+	if strings.Contains(logs, testSecret) {
+		t.Fatal("Caddy's log holds the AppSecret")
+	}
+	for _, u := range users {
+		for _, k := range w.mock.SessionKeys(u) {
+			if strings.Contains(logs, k) {
+				t.Fatalf("Caddy's log holds a session_key of %s", u)
+			}
+		}
 	}
 }
 

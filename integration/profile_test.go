@@ -118,6 +118,7 @@ func TestALegacyProfileIsVerifiedAndItsUnionIDReachesUpstream(t *testing.T) {
 	if strings.Contains(string(r.Body), aliceKey) {
 		t.Fatal("the login answer contains a session_key")
 	}
+	w.noSecretsLogged(t, "alice", "bob")
 }
 
 // encryptedProfile is the legacy getUserProfile data for user's latest session_key.

@@ -195,6 +195,7 @@ func checkOutcome(t *testing.T, u *upstream, before int, x exchange, want outcom
 		if len(after) != before {
 			t.Fatalf("the request was rejected (status %d, reset %q) yet upstream got %v", x.Status, x.Reset, after[before:])
 		}
+		t.Logf("Caddy rejected the request: status %d, reset %q", x.Status, x.Reset)
 	default:
 		if x.Status != http.StatusOK {
 			t.Fatalf("status %d (reset %q), want 200; body %s", x.Status, x.Reset, x.Body)
@@ -429,7 +430,7 @@ func TestIdentityHeadersInEverySpellingNeverReachUpstream(t *testing.T) {
 		{"on a protected path with a valid token", "/api/me", s.aliceTok, passes, s.alice},
 		{"on a protected path without a token", "/api/me", "", refused, identity{}},
 		{"on a public path without a token", "/public/x", "", passes, identity{}},
-		{"on a public path with a forged token", "/public/x", "forged.token.sig", passes, identity{}},
+		{"on a public path with an invalid token", "/public/x", "not.a.token", passes, identity{}},
 		{"on a public path with a valid token", "/public/x", s.aliceTok, passes, s.alice},
 		{"on a require_phone path with a phone bound", "/vip/x", s.aliceTok, passes, s.alice},
 	}
@@ -582,48 +583,67 @@ func TestPipelinedAndDesynchronizedRequestsCannotSmuggleAnIdentity(t *testing.T)
 	smuggled := "GET /public/smuggled HTTP/1.1\r\nHost: 127.0.0.1\r\nX-OpenID: forged-smuggled\r\nx_phone: forged-smuggled\r\n\r\n"
 	tests := []struct {
 		name, request string
+		// statuses are Caddy's answers in order. Go's server lets chunked
+		// win over Content-Length (RFC 9112 §6.3), so a request hidden after
+		// the last chunk is a request of its own, and goes through wxauth.
+		statuses []int
 	}{
 		{"a pipelined second request on a public path",
 			"GET /api/me HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth + "\r\n" +
-				"GET /public/x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-OpenID: forged-pipelined\r\nConnection: close\r\n\r\n"},
+				"GET /public/x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-OpenID: forged-pipelined\r\nConnection: close\r\n\r\n",
+			[]int{200, 200}},
 		{"a pipelined second request without a token on a protected path",
 			"GET /api/me HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth + "\r\n" +
-				"GET /api/me HTTP/1.1\r\nHost: 127.0.0.1\r\nX-OpenID: forged-pipelined\r\nConnection: close\r\n\r\n"},
-		{"Content-Length and chunked (CL.TE) with a request in the body",
+				"GET /api/me HTTP/1.1\r\nHost: 127.0.0.1\r\nX-OpenID: forged-pipelined\r\nConnection: close\r\n\r\n",
+			[]int{200, 401}},
+		{"Content-Length and chunked (CL.TE) with a request after the last chunk",
 			"POST /api/me HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth + fmt.Sprintf("Content-Length: %d\r\n", 5+len(smuggled)) +
-				"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled},
-		{"chunked and Content-Length (TE.CL) with a request in the chunk",
+				"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
+			[]int{200, 200}},
+		{"chunked and Content-Length (TE.CL) with a request inside the chunk",
 			"POST /api/me HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth + "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n" +
-				fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(smuggled), smuggled)},
+				fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(smuggled), smuggled),
+			[]int{200}},
 		{"two Content-Lengths",
-			"POST /api/me HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth + "Content-Length: 0\r\n" + fmt.Sprintf("Content-Length: %d\r\n\r\n", len(smuggled)) + smuggled},
+			"POST /api/me HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth + "Content-Length: 0\r\n" + fmt.Sprintf("Content-Length: %d\r\n\r\n", len(smuggled)) + smuggled,
+			[]int{400}},
 		{"an obfuscated Transfer-Encoding",
-			"POST /api/me HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth + "Content-Length: 0\r\nTransfer-Encoding: xchunked\r\n\r\n" + smuggled},
+			"POST /api/me HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth + "Content-Length: 0\r\nTransfer-Encoding: xchunked\r\n\r\n" + smuggled,
+			[]int{501}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(s.upstream.requests())
 			got := h1All(t, s.caddy.URL, tc.request)
-			if len(got) == 0 {
-				t.Fatal("no response at all")
+			var statuses []int
+			for _, x := range got {
+				statuses = append(statuses, x.Status)
 			}
+			if !slices.Equal(statuses, tc.statuses) {
+				var bodies []string
+				for _, x := range got {
+					bodies = append(bodies, string(x.Body))
+				}
+				t.Fatalf("statuses %v, want %v; bodies %q", statuses, tc.statuses, bodies)
+			}
+			// Each 200 is one upstream request, in order: the one for
+			// /api/me carries alice's identity, any other none at all.
 			after := s.upstream.requests()[before:]
-			if len(after) > len(got) {
-				t.Fatalf("upstream got %d requests for %d responses", len(after), len(got))
+			var forwarded []exchange
+			for _, x := range got {
+				if x.Status == http.StatusOK {
+					forwarded = append(forwarded, x)
+				}
 			}
-			// Whatever Caddy made of the bytes, every request that reached
-			// the upstream carries alice's verified identity or none.
-			for i, h := range after {
+			if len(after) != len(forwarded) {
+				t.Fatalf("upstream got %d requests, want %d", len(after), len(forwarded))
+			}
+			for i, x := range forwarded {
 				want := identity{}
-				if h.Get("X-OpenID") != "" {
+				if bytes.Contains(x.Body, []byte(`"/api/me"`)) {
 					want = s.alice
 				}
-				t.Run(fmt.Sprint("upstream request ", i), func(t *testing.T) { assertIdentity(t, h, want) })
-			}
-			for _, x := range got {
-				if x.Status == http.StatusOK && len(after) == 0 {
-					t.Fatalf("200 without an upstream request: %s", x.Body)
-				}
+				assertIdentity(t, after[i], want)
 			}
 		})
 	}
@@ -929,6 +949,10 @@ func TestNoSecretAppearsInTheLogsOfPhoneProfileAndForgedTokenFlows(t *testing.T)
 		}
 	}
 	mock.Fail(wxmock.PathJSCode2Session, 0, 0)
+	// Proxied requests: reverse_proxy logs each round trip at debug level,
+	// request headers included.
+	step("a proxied request", 200, do(t, "GET", base+"/api/me", alice, ""))
+	step("a proxied request on a public path", 200, do(t, "GET", base+"/public/x", bob, ""))
 	step("logout", 204, do(t, "POST", base+"/wx/logout", alice, ""))
 	step("use after logout", 401, do(t, "GET", base+"/api/me", alice, ""))
 	step("phone after logout", 401, postJSON(t, base+"/wx/phone", alice, map[string]string{"encrypted_data": data, "iv": iv}))
@@ -943,7 +967,7 @@ func TestNoSecretAppearsInTheLogsOfPhoneProfileAndForgedTokenFlows(t *testing.T)
 	step("phone with WeChat down", 502, postJSON(t, base+"/wx/phone", carol, map[string]string{"code": phoneCode}))
 
 	logs := w.caddy.logs.String()
-	for _, want := range []string{`"level":"debug"`, `"level":"error"`, "decrypt_failed", "upstream_error", "invalid_code", "unauthorized"} {
+	for _, want := range []string{`"level":"debug"`, `"level":"error"`, "decrypt_failed", "upstream_error", "invalid_code", "unauthorized", "upstream roundtrip"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the logs never mention %s, so this test proves less than it claims", want)
 		}

@@ -149,7 +149,7 @@ func forge(args []string) error {
 	if err := json.Unmarshal(payload, &claims); err != nil {
 		return err
 	}
-	claims["sub"] = "o-forged-admin-000000000000"
+	claims["sub"] = "o-forged-admin-0000000000000" // 28 characters, as an openid
 	payload, _ = json.Marshal(claims)
 	parts[1] = []byte(base64.RawURLEncoding.EncodeToString(payload))
 	fmt.Println(string(bytes.Join(parts, []byte("."))))

@@ -1,0 +1,656 @@
+// Package examples has no code, only these tests: they keep examples/, the
+// root Dockerfile and xcaddy.mk working with the plugin as this repository
+// builds it. Each example runs for real where its tools exist (redis-server,
+// bash and curl, php-cgi, node, python3) and is skipped, saying why, where not.
+package examples
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wxauth/caddy-wxauth/internal/redistest"
+	"github.com/wxauth/caddy-wxauth/wxmock"
+)
+
+// Binaries built once from this repository by TestMain.
+var caddyBin, wxmockBin string
+
+func TestMain(m *testing.M) {
+	os.Exit(buildAndRun(m))
+}
+
+func buildAndRun(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "wxauth-examples-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	caddyBin, wxmockBin = filepath.Join(dir, "caddy"), filepath.Join(dir, "wxmock")
+	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "../cmd/caddy", "../cmd/wxmock")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building cmd/caddy and cmd/wxmock:", err)
+		return 1
+	}
+	return redistest.Run(m)
+}
+
+const (
+	testAppID  = "wx0123456789abcdef"
+	testSecret = "examples-test-secret-0123456789"
+)
+
+// caddyEnv is the environment every Caddy here runs with: os.Environ plus
+// the app's credentials, Caddy's data in a temporary directory, and extra.
+func caddyEnv(t *testing.T, extra ...string) []string {
+	dir := t.TempDir()
+	env := append(os.Environ(), "WX_APPID="+testAppID, "WX_SECRET="+testSecret,
+		"HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+	return append(env, extra...)
+}
+
+func TestEveryExampleCaddyfileValidatesAndKeepsSecretsOutOfTheAdaptedJSON(t *testing.T) {
+	tests := []struct {
+		file       string
+		needsRedis bool
+	}{
+		{"legacy-upstreams/Caddyfile", false},
+		{"cluster/Caddyfile.a", true},
+		{"cluster/Caddyfile.b", true},
+		{"cluster/Caddyfile.lb", false},
+		{"docker/Caddyfile", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			t.Parallel()
+			var extra []string
+			secrets := []string{testSecret}
+			if tc.needsRedis {
+				// validate provisions the store, so it needs a Redis that answers.
+				url := redistest.URL(t)
+				extra = append(extra, "REDIS_URL="+url, "WXAUTH_KEY_PREFIX="+redistest.Prefix(t))
+				secrets = append(secrets, url)
+			}
+			env := caddyEnv(t, extra...)
+			for _, cmd := range []string{"validate", "adapt"} {
+				c := exec.Command(caddyBin, cmd, "--config", tc.file, "--adapter", "caddyfile")
+				c.Env = env
+				out, err := c.CombinedOutput()
+				if err != nil {
+					t.Fatalf("caddy %s --config %s: %v\n%s", cmd, tc.file, err, out)
+				}
+				if cmd == "adapt" {
+					for _, s := range secrets {
+						if bytes.Contains(out, []byte(s)) {
+							t.Fatalf("caddy adapt shows %q, which should be read only at load time ({env.…}):\n%s", s, out)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestTheClusterScriptPassesAgainstARealRedis(t *testing.T) {
+	for _, tool := range []string{"bash", "curl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("examples/cluster/run.sh needs %s, which is not on PATH", tool)
+		}
+	}
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "cluster/run.sh")
+	cmd.Env = append(caddyEnv(t),
+		"CADDY_BIN="+caddyBin, "WXMOCK_BIN="+wxmockBin,
+		"REDIS_URL="+redistest.URL(t), "WXAUTH_KEY_PREFIX="+redistest.Prefix(t))
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	inProcessGroup(cmd)
+	err := cmd.Run()
+	killProcessGroup(cmd)
+	if ctx.Err() != nil {
+		t.Fatalf("run.sh did not finish within 45s:\n%s", out)
+	}
+	if err != nil {
+		t.Fatalf("run.sh failed (%v):\n%s", err, out)
+	}
+	for _, want := range []string{"landed on a and b", "both instances refuse the token", "\nPASS\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("run.sh output lacks %q:\n%s", want, out)
+		}
+	}
+	t.Logf("run.sh:\n%s", out)
+}
+
+// forged are identity headers a client sends to pass as someone else. Go's
+// client sends the underscore spellings as written; CGI, PHP and WSGI show
+// them as HTTP_X_OPENID just like the real X-OpenID.
+var forged = map[string]string{"X-OpenID": "forged", "X_OpenID": "forged", "X-Phone": "13000000000", "X_Phone": "13000000000"}
+
+func TestEachLegacyUpstreamSeesTheLoggedInOpenIDAndNeverAForgedOne(t *testing.T) {
+	t.Parallel()
+	mock := wxmock.New(wxmock.Config{AppID: testAppID, AppSecret: testSecret})
+	wechat := httptest.NewServer(mock)
+	t.Cleanup(wechat.Close)
+
+	dir, err := filepath.Abs("legacy-upstreams")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type upstream struct {
+		name, site, backend string
+		tool                string // the interpreter it needs
+		start               func(backendPort int) *exec.Cmd
+	}
+	upstreams := []upstream{
+		{name: "php", tool: "php-cgi", start: func(port int) *exec.Cmd {
+			// FastCGI, as php-fpm speaks it: Caddy's php_fastcgi in front.
+			return exec.Command("php-cgi", "-b", fmt.Sprintf("127.0.0.1:%d", port))
+		}},
+		{name: "node", tool: "node", start: func(port int) *exec.Cmd {
+			c := exec.Command("node", filepath.Join(dir, "node/server.js"))
+			c.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port))
+			return c
+		}},
+		{name: "python", tool: "python3", start: func(port int) *exec.Cmd {
+			return exec.Command("python3", filepath.Join(dir, "python/app.py"), fmt.Sprint(port))
+		}},
+	}
+	env := []string{"WX_API_BASE=" + wechat.URL, "PHP_ROOT=" + filepath.Join(dir, "php")}
+	for i := range upstreams {
+		u := &upstreams[i]
+		u.site = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		u.backend = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		up := strings.ToUpper(u.name)
+		backendVar := up + "_UPSTREAM"
+		if u.name == "php" {
+			backendVar = "PHP_FASTCGI"
+		}
+		env = append(env, up+"_SITE="+u.site, backendVar+"="+u.backend)
+	}
+	startCaddy(t, "legacy-upstreams/Caddyfile", caddyEnv(t, env...), "http://"+upstreams[1].site)
+
+	// One login serves all three sites: they share the memory store.
+	token := login(t, "http://"+upstreams[1].site, mock.Code("alice"))
+	for _, u := range upstreams {
+		t.Run(u.name, func(t *testing.T) {
+			if _, err := exec.LookPath(u.tool); err != nil {
+				t.Skipf("%s not on PATH: install it to run the %s example (Debian: php-cgi, nodejs, python3)", u.tool, u.name)
+			}
+			_, port, _ := net.SplitHostPort(u.backend)
+			var p int
+			fmt.Sscan(port, &p)
+			startProcess(t, u.name, u.start(p))
+			waitTCP(t, u.backend)
+
+			site := "http://" + u.site
+			if status, body := get(t, site+"/orders/42", "", nil); status != http.StatusUnauthorized {
+				t.Fatalf("without a token: %d %s, want 401", status, body)
+			}
+			status, body := get(t, site+"/orders/42", token, forged)
+			if status != http.StatusOK {
+				t.Fatalf("with a token: %d %s", status, body)
+			}
+			var got struct{ Upstream, Path, OpenID string }
+			if err := json.Unmarshal(body, &got); err != nil {
+				t.Fatalf("the %s upstream answered no JSON (%v): %s", u.name, err, body)
+			}
+			if got.Upstream != u.name || got.Path != "/orders/42" || got.OpenID != mock.OpenID("alice") {
+				t.Fatalf("the %s upstream answered %s; want its name, path /orders/42 and openid %s", u.name, body, mock.OpenID("alice"))
+			}
+			if bytes.Contains(body, []byte("forged")) || bytes.Contains(body, []byte("13000000000")) {
+				t.Fatalf("a forged identity header reached the %s upstream: %s", u.name, body)
+			}
+		})
+	}
+}
+
+func TestTheMiniProgramLogsInRetriesOnceOn401AndBindsThePhoneWithoutLoggingIn(t *testing.T) {
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node not on PATH: the mini program example is checked with a Node harness (Debian: nodejs)")
+	}
+	t.Parallel()
+	mock := wxmock.New(wxmock.Config{AppID: testAppID, AppSecret: testSecret})
+	wechat := httptest.NewServer(mock)
+	t.Cleanup(wechat.Close)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"openid": r.Header.Get("X-OpenID"), "phone": r.Header.Get("X-Phone")})
+	}))
+	t.Cleanup(backend.Close)
+
+	port := freePort(t)
+	caddyfile := filepath.Join(t.TempDir(), "Caddyfile")
+	config := fmt.Sprintf(`{
+	admin off
+	auto_https off
+	persist_config off
+}
+http://127.0.0.1:%d {
+	wxauth {
+		app_id {$WX_APPID}
+		app_secret {env.WX_SECRET}
+		api_base %s
+	}
+	reverse_proxy %s
+}
+`, port, wechat.URL, strings.TrimPrefix(backend.URL, "http://"))
+	if err := os.WriteFile(caddyfile, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	site := fmt.Sprintf("http://127.0.0.1:%d", port)
+	startCaddy(t, caddyfile, caddyEnv(t), site)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "testdata/miniprogram_harness.js", "miniprogram")
+	cmd.Env = append(os.Environ(), "API_BASE="+site, "WECHAT="+wechat.URL)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !bytes.HasSuffix(out, []byte("PASS\n")) {
+		t.Fatalf("the mini program harness failed (%v):\n%s", err, out)
+	}
+	t.Logf("harness:\n%s", out)
+}
+
+// --- processes ----------------------------------------------------------------
+
+// startCaddy runs `caddy run` on config and waits until readyURL serves the
+// JWKS, which only wxauth answers.
+func startCaddy(t *testing.T, config string, env []string, readyURL string) {
+	t.Helper()
+	cmd := exec.Command(caddyBin, "run", "--config", config, "--adapter", "caddyfile")
+	cmd.Env = env
+	logs := startProcess(t, "caddy", cmd)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(readyURL + "/wx/.well-known/jwks.json"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("caddy did not serve %s within 30s:\n%s", readyURL, logs)
+}
+
+// startProcess starts cmd in its own process group and, when t ends,
+// interrupts the group, then kills whatever is left. Failing tests show its
+// output.
+func startProcess(t *testing.T, name string, cmd *exec.Cmd) *syncBuffer {
+	t.Helper()
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	inProcessGroup(cmd)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		interruptProcessGroup(cmd)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+		}
+		killProcessGroup(cmd)
+		<-done
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, logs)
+		}
+	})
+	return logs
+}
+
+func waitTCP(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("nothing listens on %s after 15s", addr)
+}
+
+// freePort returns a loopback port nobody listens on right now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// --- HTTP ---------------------------------------------------------------------
+
+func login(t *testing.T, site, code string) string {
+	t.Helper()
+	resp, err := http.Post(site+"/wx/login", "application/json", strings.NewReader(fmt.Sprintf(`{"code":%q}`, code)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ Token string }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK || body.Token == "" {
+		t.Fatalf("login: %d, %v, token %q", resp.StatusCode, err, body.Token)
+	}
+	return body.Token
+}
+
+// get sends GET url with the token (if any) and the extra headers, written
+// exactly as given.
+func get(t *testing.T, url, token string, headers map[string]string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range headers {
+		req.Header[k] = []string{v}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, body
+}
+
+// --- build files, checked statically --------------------------------------------
+
+// goModVersions returns the go directive and Caddy's version from ../go.mod.
+func goModVersions(t *testing.T) (goVersion, caddyVersion string) {
+	t.Helper()
+	mod, err := os.ReadFile("../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := regexp.MustCompile(`(?m)^go (\d+\.\d+(?:\.\d+)?)\s*$`).FindSubmatch(mod)
+	c := regexp.MustCompile(`(?m)^\s*(?:require\s+)?github\.com/caddyserver/caddy/v2 (v\S+)`).FindSubmatch(mod)
+	if g == nil || c == nil {
+		t.Fatal("go.mod: no go directive or no github.com/caddyserver/caddy/v2 requirement")
+	}
+	return string(g[1]), string(c[1])
+}
+
+// majorMinor turns v2.11.9 or 1.26.8 into 2.11 or 1.26.
+func majorMinor(v string) string {
+	parts := strings.SplitN(strings.TrimPrefix(v, "v"), ".", 3)
+	if len(parts) < 2 {
+		return v
+	}
+	return parts[0] + "." + parts[1]
+}
+
+// instruction is one Dockerfile instruction, continuation lines joined.
+type instruction struct {
+	cmd  string // upper case: FROM, RUN, COPY, …
+	args string
+}
+
+func readDockerfile(t *testing.T, path string) []instruction {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []instruction
+	var cur strings.Builder
+	for line := range strings.Lines(string(raw)) {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "#") || (line == "" && cur.Len() == 0) {
+			continue
+		}
+		if more, ok := strings.CutSuffix(line, `\`); ok {
+			cur.WriteString(more + " ")
+			continue
+		}
+		cur.WriteString(line)
+		cmd, args, _ := strings.Cut(strings.TrimSpace(cur.String()), " ")
+		out = append(out, instruction{strings.ToUpper(cmd), strings.Join(strings.Fields(args), " ")})
+		cur.Reset()
+	}
+	return out
+}
+
+func TestTheDockerfileBuildsThisCheckoutWithXcaddyOnGoModsCaddyRelease(t *testing.T) {
+	// hadolint, the usual Dockerfile linter, is not packaged for Debian; these
+	// are the checks that matter here.
+	_, caddyVersion := goModVersions(t)
+	want := majorMinor(caddyVersion)
+	ins := readDockerfile(t, "../Dockerfile")
+
+	var froms []string
+	for _, in := range ins {
+		if in.cmd == "FROM" {
+			froms = append(froms, in.args)
+		}
+	}
+	if len(froms) != 2 {
+		t.Fatalf("want two stages (builder, runtime), got FROM %q", froms)
+	}
+	if froms[0] != "caddy:"+want+"-builder AS builder" {
+		t.Errorf("first stage is FROM %s, want FROM caddy:%s-builder AS builder (go.mod has Caddy %s)", froms[0], want, caddyVersion)
+	}
+	if froms[1] != "caddy:"+want {
+		t.Errorf("second stage is FROM %s, want FROM caddy:%s (go.mod has Caddy %s)", froms[1], want, caddyVersion)
+	}
+
+	var build string
+	copied := false
+	for i, in := range ins {
+		if in.cmd == "RUN" && strings.HasPrefix(in.args, "xcaddy build") {
+			build = in.args
+		}
+		if in.cmd == "COPY" && in.args == "--from=builder /usr/bin/caddy /usr/bin/caddy" {
+			copied = i > indexOfFrom(ins, 2)
+		}
+	}
+	if build == "" {
+		t.Fatal("no RUN xcaddy build in the builder stage")
+	}
+	if !copied {
+		t.Error("the runtime stage lacks COPY --from=builder /usr/bin/caddy /usr/bin/caddy")
+	}
+	checkXcaddyArgs(t, build)
+	if !strings.Contains(build, "--output /usr/bin/caddy") {
+		t.Errorf("xcaddy build writes to ./caddy in its WORKDIR unless told: want --output /usr/bin/caddy in %q", build)
+	}
+}
+
+func indexOfFrom(ins []instruction, n int) int {
+	for i, in := range ins {
+		if in.cmd == "FROM" {
+			if n--; n == 0 {
+				return i
+			}
+		}
+	}
+	return len(ins)
+}
+
+// checkXcaddyArgs checks that an xcaddy build command plugs in a package of
+// this module that exists and points the module at the checkout (./ or .).
+func checkXcaddyArgs(t *testing.T, build string) {
+	t.Helper()
+	const module = "github.com/wxauth/caddy-wxauth"
+	fields := strings.Fields(build)
+	local, plugged := false, false
+	for i := 0; i+1 < len(fields); i++ {
+		flag, arg := fields[i], fields[i+1]
+		if flag != "--with" && flag != "--replace" {
+			continue
+		}
+		path, repl, hasRepl := strings.Cut(arg, "=")
+		if hasRepl && path == module && (repl == "./" || repl == ".") {
+			local = true
+		}
+		if flag == "--with" && (path == module || strings.HasPrefix(path, module+"/")) {
+			dir := filepath.Join("..", strings.TrimPrefix(strings.TrimPrefix(path, module), "/"))
+			if !hasGoPackage(dir) {
+				t.Errorf("--with %s: %s holds no Go package for xcaddy's main.go to import", arg, dir)
+			}
+			plugged = true
+		}
+	}
+	if !plugged {
+		t.Errorf("%q plugs in no package of %s", build, module)
+	}
+	if !local {
+		t.Errorf("%q does not build this checkout: want --with %s=./ or --replace %s=./", build, module, module)
+	}
+}
+
+func hasGoPackage(dir string) bool {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+	for _, f := range files {
+		if !strings.HasSuffix(f, "_test.go") {
+			return true
+		}
+	}
+	return false
+}
+
+func TestTheDockerignoreKeepsWhatTheBuildNeeds(t *testing.T) {
+	raw, err := os.ReadFile("../.dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(raw)) {
+		p := strings.TrimSpace(line)
+		if p == "" || strings.HasPrefix(p, "#") {
+			continue
+		}
+		for _, need := range []string{"go.mod", "go.sum", "caddymodule", "cmd", "wxmock", "auth", "session", "token", "wechat"} {
+			if ok, _ := filepath.Match(p, need); ok {
+				t.Errorf(".dockerignore pattern %q leaves %s out of the build context", p, need)
+			}
+		}
+	}
+}
+
+func TestTheDockerExampleUsesPinnedImagesAndFilesThatExist(t *testing.T) {
+	goVersion, _ := goModVersions(t)
+	ins := readDockerfile(t, "docker/wxmock.Dockerfile")
+	if len(ins) == 0 || ins[0].cmd != "FROM" || !strings.HasPrefix(ins[0].args, "golang:"+majorMinor(goVersion)+" ") {
+		t.Errorf("docker/wxmock.Dockerfile should build with golang:%s (go.mod says go %s), got %v", majorMinor(goVersion), goVersion, ins[0])
+	}
+	compose, err := os.ReadFile("docker/compose.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	images := []string{}
+	for _, in := range ins {
+		if in.cmd == "FROM" {
+			images = append(images, strings.Fields(in.args)[0])
+		}
+	}
+	for _, m := range regexp.MustCompile(`(?m)^\s*image:\s*(\S+)`).FindAllSubmatch(compose, -1) {
+		images = append(images, string(m[1]))
+	}
+	for _, img := range images {
+		name, tag, ok := strings.Cut(img, ":")
+		if !ok || tag == "" || tag == "latest" || strings.HasSuffix(tag, "-latest") {
+			t.Errorf("image %s: pin a version tag (got %q for %s)", img, tag, name)
+		}
+	}
+	for _, m := range regexp.MustCompile(`(?m)^\s*dockerfile:\s*(\S+)`).FindAllSubmatch(compose, -1) {
+		// Both builds use the repository root (../..) as their context.
+		if _, err := os.Stat(filepath.Join("..", string(m[1]))); err != nil {
+			t.Errorf("compose.yaml names dockerfile %s: %v", m[1], err)
+		}
+	}
+	for _, m := range regexp.MustCompile(`(?m)^\s*-\s*(\.\.?/[^:\s]+):`).FindAllSubmatch(compose, -1) {
+		if _, err := os.Stat(filepath.Join("docker", string(m[1]))); err != nil {
+			t.Errorf("compose.yaml mounts %s: %v", m[1], err)
+		}
+	}
+	// A compose binary checks the file against the Compose spec, no daemon needed.
+	for _, c := range [][]string{{"docker", "compose"}, {"docker-compose"}} {
+		if _, err := exec.LookPath(c[0]); err != nil {
+			continue
+		}
+		args := append(c[1:], "-f", "docker/compose.yaml", "config", "-q")
+		if out, err := exec.Command(c[0], args...).CombinedOutput(); err == nil {
+			return
+		} else if c[0] == "docker-compose" {
+			t.Fatalf("docker-compose config: %v\n%s", err, out)
+		}
+	}
+	t.Log("no docker compose / docker-compose here: compose.yaml checked by the rules above only")
+}
+
+func TestXcaddyMkBuildsGoModsCaddyWithTheSamePluginAsTheDockerfile(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make not on PATH")
+	}
+	_, caddyVersion := goModVersions(t)
+	// -n prints the commands without running them; XCADDY names a stand-in so
+	// nothing gets installed.
+	cmd := exec.Command("make", "-n", "-f", "xcaddy.mk", "XCADDY=xcaddy", "xcaddy-test")
+	cmd.Dir = ".."
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make -n -f xcaddy.mk xcaddy-test: %v\n%s", err, out)
+	}
+	var build string
+	for line := range strings.Lines(strings.ReplaceAll(string(out), "\\\n", " ")) {
+		if _, cmd, ok := strings.Cut(line, "xcaddy build"); ok {
+			build = "xcaddy build" + strings.TrimRight(cmd, "\n")
+		}
+	}
+	if !strings.HasPrefix(build, "xcaddy build "+caddyVersion+" ") {
+		t.Fatalf("xcaddy-build runs %q, want xcaddy build %s (go.mod's Caddy) …", build, caddyVersion)
+	}
+	checkXcaddyArgs(t, build)
+	for _, want := range []string{"list-modules | grep -x 'http.handlers.wxauth'", "validate --config Caddyfile"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("xcaddy-test does not run %q:\n%s", want, out)
+		}
+	}
+}
