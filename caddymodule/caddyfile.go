@@ -35,7 +35,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    logout_path      /wx/logout
 //	    token_ttl        2h
 //	    user_ttl         720h
-//	    cache_ttl        2s
+//	    cache_ttl        2s | off
 //	    login_rate_limit <n> <window>
 //	    store            memory | redis <url>
 //	    key_prefix       wxauth:
@@ -86,11 +86,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "store_outage":
 			err = oneArg(d, &h.StoreOutage)
 		case "token_ttl":
-			err = durationArg(d, &h.TokenTTL)
+			err = durationArg(d, &h.TokenTTL, false)
 		case "user_ttl":
-			err = durationArg(d, &h.UserTTL)
+			err = durationArg(d, &h.UserTTL, false)
 		case "cache_ttl":
-			err = durationArg(d, &h.CacheTTL)
+			err = durationArg(d, &h.CacheTTL, true)
 		case "login_rate_limit":
 			err = h.parseRateLimit(d)
 		case "store":
@@ -129,10 +129,16 @@ func oneArg(d *caddyfile.Dispenser, dst *string) error {
 	return nil
 }
 
-func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+// durationArg parses a positive duration, or with offOK the word "off",
+// which stores -1.
+func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration, offOK bool) error {
 	var s string
 	if err := oneArg(d, &s); err != nil {
 		return err
+	}
+	if offOK && s == "off" {
+		*dst = -1
+		return nil
 	}
 	dur, err := caddy.ParseDuration(s)
 	if err != nil {

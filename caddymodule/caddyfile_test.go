@@ -35,6 +35,8 @@ func TestEveryBadCaddyfileFailsWithAMessageNamingTheMistake(t *testing.T) {
 		{"an unknown store", ok + "store etcd", `unknown store "etcd"`},
 		{"redis without a URL", ok + "store redis", "wrong argument count"},
 		{"memory with a URL", ok + "store memory redis://x", "wrong argument count"},
+		{"two endpoints on one path", ok + "login_path /wx/x\nlogout_path /wx/x", `logout_path "/wx/x" is already login_path's path`},
+		{"an endpoint on the JWKS path", ok + "phone_path /wx/.well-known/jwks.json", "is already the JWKS's path"},
 		{"an unknown store_outage", ok + "store_outage maybe", "store_outage must be fail_closed or fail_open"},
 		{"public without paths", ok + "public", "wrong argument count"},
 	}
@@ -57,6 +59,16 @@ func TestArgumentsOnTheDirectiveLineAreRefused(t *testing.T) {
 	var h Handler
 	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("wxauth extra {\napp_id a\napp_secret b\n}")); err == nil {
 		t.Fatal("want an error for an argument after wxauth")
+	}
+}
+
+func TestCacheTTLOffReadsTheStoreOnEveryRequest(t *testing.T) {
+	var h Handler
+	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("wxauth {\napp_id a\napp_secret b\ncache_ttl off\n}")); err != nil {
+		t.Fatal(err)
+	}
+	if h.CacheTTL >= 0 {
+		t.Fatalf("cache_ttl off = %v, want negative", h.CacheTTL)
 	}
 }
 

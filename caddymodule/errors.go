@@ -43,9 +43,9 @@ func (h *Handler) writeError(w http.ResponseWriter, err error) error {
 		status = http.StatusInternalServerError
 	}
 	if status >= 500 {
-		h.logger.Error("request failed", zap.String("error", e.Code), zap.Error(e.Err))
+		h.logger.Error("request failed", zap.String("code", e.Code), zap.Error(e.Err))
 	} else if ce := h.logger.Check(zap.DebugLevel, "request refused"); ce != nil {
-		ce.Write(zap.String("error", e.Code), zap.Error(e.Err))
+		ce.Write(zap.String("code", e.Code), zap.Error(e.Err))
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="wxauth"`)

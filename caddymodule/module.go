@@ -60,7 +60,8 @@ type Handler struct {
 	// How long this instance trusts what it last read from the store about a
 	// token (revocation, phone): the longest a logout or phone binding done on
 	// another instance takes to be seen here. Default: 2s. A negative value
-	// reads the store on every request.
+	// (`cache_ttl off` in the Caddyfile) reads the store on every request; the
+	// signature of a token seen before is still not checked again.
 	CacheTTL caddy.Duration `json:"cache_ttl,omitempty"`
 
 	// Limits logins per client IP. Off when absent.
@@ -251,10 +252,20 @@ func (h *Handler) check() error {
 			return fmt.Errorf("wxauth: api_base must be an http(s) URL, got %q", h.APIBase)
 		}
 	}
-	for name, p := range map[string]string{"login_path": h.LoginPath, "phone_path": h.PhonePath, "profile_path": h.ProfilePath, "logout_path": h.LogoutPath} {
-		if p != "" && !strings.HasPrefix(p, "/") {
-			return fmt.Errorf("wxauth: %s must start with /, got %q", name, p)
+	taken := map[string]string{jwksPath: "the JWKS"}
+	for _, e := range []struct{ name, path string }{
+		{"login_path", h.LoginPath}, {"phone_path", h.PhonePath}, {"profile_path", h.ProfilePath}, {"logout_path", h.LogoutPath},
+	} {
+		if e.path == "" {
+			continue
 		}
+		if !strings.HasPrefix(e.path, "/") {
+			return fmt.Errorf("wxauth: %s must start with /, got %q", e.name, e.path)
+		}
+		if other, ok := taken[e.path]; ok {
+			return fmt.Errorf("wxauth: %s %q is already %s's path", e.name, e.path, other)
+		}
+		taken[e.path] = e.name
 	}
 	switch h.StoreOutage {
 	case "", "fail_closed", "fail_open":

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/wxauth/caddy-wxauth/session"
 )
@@ -49,11 +48,10 @@ func acquireStore(cfg StoreConfig, repl *caddy.Replacer) (*pooledStore, error) {
 	rawURL := repl.ReplaceKnown(cfg.URL, "")
 	key := "redis:" + rawURL
 	v, _, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
-		opts, err := session.ParseURL(rawURL)
+		client, err := session.NewRedisClient(rawURL)
 		if err != nil {
 			return nil, err
 		}
-		client := redis.NewUniversalClient(opts)
 		return &pooledStore{Store: session.NewRedis(client, ""), key: key, closer: client.Close}, nil
 	})
 	if err != nil {

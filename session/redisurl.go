@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -28,7 +29,7 @@ const (
 	DefaultRedisDialerRetries = 1
 )
 
-// ParseURL turns a Redis URL into options for redis.NewUniversalClient:
+// NewRedisClient connects to the Redis a URL names, one of:
 //
 //	redis://[[user]:password@]host[:port][/db][?option=value&...]
 //	rediss://…                                       (same, over TLS)
@@ -61,22 +62,56 @@ const (
 //	redis-cluster://10.0.0.1:7000,10.0.0.2:7000?read_timeout=2s
 //
 // Characters such as @ : / ? # in a password must be percent-encoded. Error
-// messages never contain the password.
-func ParseURL(raw string) (*redis.UniversalOptions, error) {
-	opts, err := parseRedisURL(raw)
+// messages never contain the password. The client connects lazily, so a
+// Redis that is down is reported by the first command, not here. The caller
+// closes the client.
+func NewRedisClient(raw string) (redis.UniversalClient, error) {
+	c, err := parseRedisURL(raw)
+	if err != nil {
+		return nil, err
+	}
+	return c.newClient(), nil
+}
+
+// redisConfig is a parsed Redis URL: exactly one of its fields is set, to
+// the options of the go-redis client that URL form calls for.
+type redisConfig struct {
+	simple   *redis.Options
+	failover *redis.FailoverOptions
+	cluster  *redis.ClusterOptions
+}
+
+// newClient picks the client as redis.NewUniversalClient would for the same
+// options: a Sentinel URL that routes reads to replicas gets a cluster-like
+// client over the master and its replicas.
+func (c redisConfig) newClient() redis.UniversalClient {
+	switch {
+	case c.cluster != nil:
+		return redis.NewClusterClient(c.cluster)
+	case c.failover != nil && (c.failover.RouteByLatency || c.failover.RouteRandomly):
+		return redis.NewFailoverClusterClient(c.failover)
+	case c.failover != nil:
+		return redis.NewFailoverClient(c.failover)
+	default:
+		return redis.NewClient(c.simple)
+	}
+}
+
+// parseRedisURL parses raw as NewRedisClient documents, without connecting.
+func parseRedisURL(raw string) (redisConfig, error) {
+	c, err := parseByScheme(raw)
 	if err != nil {
 		// Not %w: the wrapped error's text could carry the password to a log
 		// through errors.Unwrap; a scrubbed copy is all callers need.
-		return nil, fmt.Errorf("session: redis URL: %s", redact(err.Error(), raw))
+		return redisConfig{}, fmt.Errorf("session: redis URL: %s", redact(err.Error(), raw))
 	}
-	defaultTimeouts(opts)
-	return opts, nil
+	return c, nil
 }
 
-func parseRedisURL(raw string) (*redis.UniversalOptions, error) {
+func parseByScheme(raw string) (redisConfig, error) {
 	scheme, _, ok := strings.Cut(raw, "://")
 	if !ok {
-		return nil, errors.New("missing scheme: want redis://, rediss://, unix://, redis-sentinel://, rediss-sentinel://, redis-cluster:// or rediss-cluster://")
+		return redisConfig{}, errors.New("missing scheme: want redis://, rediss://, unix://, redis-sentinel://, rediss-sentinel://, redis-cluster:// or rediss-cluster://")
 	}
 	switch strings.ToLower(scheme) {
 	case "redis", "rediss", "unix":
@@ -86,65 +121,58 @@ func parseRedisURL(raw string) (*redis.UniversalOptions, error) {
 	case "redis-cluster", "rediss-cluster":
 		return parseCluster(raw, scheme)
 	default:
-		return nil, fmt.Errorf("unknown scheme %q: want redis, rediss, unix, redis-sentinel, rediss-sentinel, redis-cluster or rediss-cluster", scheme)
+		return redisConfig{}, fmt.Errorf("unknown scheme %q: want redis, rediss, unix, redis-sentinel, rediss-sentinel, redis-cluster or rediss-cluster", scheme)
 	}
 }
 
 // parseSingle hands the URL to go-redis, adding the dialer options go-redis
 // parses for Sentinel and Cluster URLs but not for plain ones, so every form
 // takes the same options.
-func parseSingle(raw string) (*redis.UniversalOptions, error) {
+func parseSingle(raw string) (redisConfig, error) {
 	u, err := parseStdURL(raw)
 	if err != nil {
-		return nil, err
+		return redisConfig{}, err
 	}
 	q := u.Query()
 	dial, err := popDialerOptions(q)
 	if err != nil {
-		return nil, err
+		return redisConfig{}, err
 	}
 	u.RawQuery = q.Encode()
 	o, err := redis.ParseURL(u.String())
 	if err != nil {
-		return nil, err
+		return redisConfig{}, err
 	}
-	opts := universalFromSimple(o)
-	dial.apply(opts)
-	if o.Network == "unix" {
-		// UniversalOptions has no Network field: dial the socket ourselves.
-		opts.Dialer = func(ctx context.Context, _, addr string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", addr)
-		}
-	}
-	return opts, nil
+	o.DialerRetries, o.DialerRetryTimeout = dial.retries, dial.retryTimeout
+	defaultTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.DialerRetries)
+	return redisConfig{simple: o}, nil
 }
 
-func parseSentinel(raw, scheme string) (*redis.UniversalOptions, error) {
+func parseSentinel(raw, scheme string) (redisConfig, error) {
 	hosts, u, err := splitHosts(raw, scheme, "26379")
 	if err != nil {
-		return nil, err
+		return redisConfig{}, err
 	}
 	path := strings.Split(strings.Trim(u.Path, "/"), "/")
 	if path[0] == "" {
-		return nil, errors.New("sentinel URL needs the master name as its path, e.g. redis-sentinel://host:26379/mymaster")
+		return redisConfig{}, errors.New("sentinel URL needs the master name as its path, e.g. redis-sentinel://host:26379/mymaster")
 	}
 	if len(path) > 2 {
-		return nil, errors.New("sentinel URL path is /master or /master/db")
+		return redisConfig{}, errors.New("sentinel URL path is /master or /master/db")
 	}
 	q := u.Query()
 	if err := rejectOptions(q, "username", "password", "master_name", "addr"); err != nil {
-		return nil, err
+		return redisConfig{}, err
 	}
 	tlsConf, err := popTLS(q, scheme)
 	if err != nil {
-		return nil, err
+		return redisConfig{}, err
 	}
 	sentinelUser, sentinelPass := q.Get("sentinel_username"), q.Get("sentinel_password")
 	q.Del("sentinel_username")
 	q.Del("sentinel_password")
 	if q.Has("use_disconnected_replicas") {
-		return nil, errors.New("option use_disconnected_replicas is not supported")
+		return redisConfig{}, errors.New("option use_disconnected_replicas is not supported")
 	}
 	q.Set("master_name", path[0])
 	for _, h := range hosts[1:] {
@@ -156,30 +184,32 @@ func parseSentinel(raw, scheme string) (*redis.UniversalOptions, error) {
 	}
 	o, err := redis.ParseFailoverURL(g.String())
 	if err != nil {
-		return nil, err
+		return redisConfig{}, err
 	}
-	opts := universalFromFailover(o)
-	opts.Username, opts.Password = userPassword(u)
-	opts.SentinelUsername, opts.SentinelPassword = sentinelUser, sentinelPass
-	opts.TLSConfig = tlsConf
-	return opts, nil
+	o.Username, o.Password = userPassword(u)
+	o.SentinelUsername, o.SentinelPassword = sentinelUser, sentinelPass
+	o.TLSConfig = tlsConf
+	defaultTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.DialerRetries)
+	return redisConfig{failover: o}, nil
 }
 
-func parseCluster(raw, scheme string) (*redis.UniversalOptions, error) {
+// parseCluster always yields a cluster client: one seed host is a cluster
+// too (a configuration endpoint).
+func parseCluster(raw, scheme string) (redisConfig, error) {
 	hosts, u, err := splitHosts(raw, scheme, "6379")
 	if err != nil {
-		return nil, err
+		return redisConfig{}, err
 	}
 	if strings.Trim(u.Path, "/") != "" {
-		return nil, errors.New("cluster URL has no path: a Redis Cluster has only database 0")
+		return redisConfig{}, errors.New("cluster URL has no path: a Redis Cluster has only database 0")
 	}
 	q := u.Query()
 	if err := rejectOptions(q, "username", "password", "addr", "db"); err != nil {
-		return nil, err
+		return redisConfig{}, err
 	}
 	tlsConf, err := popTLS(q, scheme)
 	if err != nil {
-		return nil, err
+		return redisConfig{}, err
 	}
 	for _, h := range hosts[1:] {
 		q.Add("addr", h)
@@ -187,14 +217,12 @@ func parseCluster(raw, scheme string) (*redis.UniversalOptions, error) {
 	g := url.URL{Scheme: "redis", Host: hosts[0], RawQuery: q.Encode()}
 	o, err := redis.ParseClusterURL(g.String())
 	if err != nil {
-		return nil, err
+		return redisConfig{}, err
 	}
-	opts := universalFromCluster(o)
-	opts.Username, opts.Password = userPassword(u)
-	opts.TLSConfig = tlsConf
-	// One seed host is a cluster too (a configuration endpoint).
-	opts.IsClusterMode = true
-	return opts, nil
+	o.Username, o.Password = userPassword(u)
+	o.TLSConfig = tlsConf
+	defaultTimeouts(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.DialerRetries)
+	return redisConfig{cluster: o}, nil
 }
 
 // splitHosts separates the comma-separated host list of a Sentinel or Cluster
@@ -338,11 +366,6 @@ func popDialerOptions(q url.Values) (dialerOptions, error) {
 	return d, nil
 }
 
-func (d dialerOptions) apply(o *redis.UniversalOptions) {
-	o.DialerRetries = d.retries
-	o.DialerRetryTimeout = d.retryTimeout
-}
-
 // parseDuration reads a duration as go-redis's URL options do: a bare number
 // is seconds, and 0 or less means "none" (-1).
 func parseDuration(s string) (time.Duration, error) {
@@ -360,22 +383,23 @@ func parseDuration(s string) (time.Duration, error) {
 }
 
 // defaultTimeouts fills in what the URL left unset (zero); a URL's explicit
-// 0 has already become -1, "no timeout", and is kept.
-func defaultTimeouts(o *redis.UniversalOptions) {
-	if o.DialTimeout == 0 {
-		o.DialTimeout = DefaultRedisDialTimeout
+// 0 has already become -1, "no timeout", and is kept. It takes the fields
+// every kind of go-redis options has, so one function serves all three.
+func defaultTimeouts(dial, read, write, pool *time.Duration, dialerRetries *int) {
+	if *dial == 0 {
+		*dial = DefaultRedisDialTimeout
 	}
-	if o.ReadTimeout == 0 {
-		o.ReadTimeout = DefaultRedisReadTimeout
+	if *read == 0 {
+		*read = DefaultRedisReadTimeout
 	}
-	if o.WriteTimeout == 0 {
-		o.WriteTimeout = DefaultRedisWriteTimeout
+	if *write == 0 {
+		*write = DefaultRedisWriteTimeout
 	}
-	if o.PoolTimeout == 0 {
-		o.PoolTimeout = DefaultRedisPoolTimeout
+	if *pool == 0 {
+		*pool = DefaultRedisPoolTimeout
 	}
-	if o.DialerRetries == 0 {
-		o.DialerRetries = DefaultRedisDialerRetries
+	if *dialerRetries == 0 {
+		*dialerRetries = DefaultRedisDialerRetries
 	}
 }
 
@@ -421,192 +445,50 @@ func redact(msg, raw string) string {
 	return msg
 }
 
-// The converters below copy every field UniversalOptions shares with the
-// client-specific options go-redis's URL parsers return: they invert
-// UniversalOptions.Simple, Cluster and Failover, which the tests check.
-
-func universalFromSimple(o *redis.Options) *redis.UniversalOptions {
-	return &redis.UniversalOptions{
-		Addrs:      []string{o.Addr},
-		ClientName: o.ClientName,
-		Dialer:     o.Dialer,
-		OnConnect:  o.OnConnect,
-
-		DB:       o.DB,
-		Protocol: o.Protocol,
-		Username: o.Username,
-		Password: o.Password,
-
-		CredentialsProvider:          o.CredentialsProvider,
-		CredentialsProviderContext:   o.CredentialsProviderContext,
-		StreamingCredentialsProvider: o.StreamingCredentialsProvider,
-
-		MaxRetries:      o.MaxRetries,
-		MinRetryBackoff: o.MinRetryBackoff,
-		MaxRetryBackoff: o.MaxRetryBackoff,
-
-		DialTimeout:        o.DialTimeout,
-		DialerRetries:      o.DialerRetries,
-		DialerRetryTimeout: o.DialerRetryTimeout,
-		ReadTimeout:        o.ReadTimeout,
-		WriteTimeout:       o.WriteTimeout,
-
-		ContextTimeoutEnabled: o.ContextTimeoutEnabled,
-
-		ReadBufferSize:          o.ReadBufferSize,
-		WriteBufferSize:         o.WriteBufferSize,
-		PipelineReadBufferSize:  o.PipelineReadBufferSize,
-		PipelineWriteBufferSize: o.PipelineWriteBufferSize,
-		PipelinePoolSize:        o.PipelinePoolSize,
-
-		PoolFIFO:              o.PoolFIFO,
-		PoolSize:              o.PoolSize,
-		MaxConcurrentDials:    o.MaxConcurrentDials,
-		PoolTimeout:           o.PoolTimeout,
-		MinIdleConns:          o.MinIdleConns,
-		MaxIdleConns:          o.MaxIdleConns,
-		MaxActiveConns:        o.MaxActiveConns,
-		ConnMaxIdleTime:       o.ConnMaxIdleTime,
-		ConnMaxLifetime:       o.ConnMaxLifetime,
-		ConnMaxLifetimeJitter: o.ConnMaxLifetimeJitter,
-
-		TLSConfig: o.TLSConfig,
-
-		DisableIdentity:           o.DisableIdentity,
-		DisableIndentity:          o.DisableIndentity, //nolint:staticcheck // copied so nothing set is lost
-		IdentitySuffix:            o.IdentitySuffix,
-		AutoPipelineOptions:       o.AutoPipelineOptions,
-		UnstableResp3:             o.UnstableResp3, //nolint:staticcheck // copied so nothing set is lost
-		PushNotificationProcessor: o.PushNotificationProcessor,
-		MaintNotificationsConfig:  o.MaintNotificationsConfig,
+// ParseURL parses a URL as NewRedisClient does, into options for
+// redis.NewUniversalClient.
+//
+// Deprecated: use NewRedisClient, which builds the client go-redis's own
+// parser configures instead of going through UniversalOptions.
+func ParseURL(raw string) (*redis.UniversalOptions, error) {
+	c, err := parseRedisURL(raw)
+	if err != nil {
+		return nil, err
 	}
+	u := &redis.UniversalOptions{}
+	switch {
+	case c.cluster != nil:
+		copySameNamedFields(u, c.cluster)
+		u.IsClusterMode = true
+	case c.failover != nil:
+		copySameNamedFields(u, c.failover)
+		u.Addrs, u.ReadOnly = c.failover.SentinelAddrs, c.failover.ReplicaOnly
+	default:
+		copySameNamedFields(u, c.simple)
+		u.Addrs = []string{c.simple.Addr}
+		if c.simple.Network == "unix" {
+			// UniversalOptions has no Network field: dial the socket ourselves.
+			u.Dialer = func(ctx context.Context, _, addr string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "unix", addr)
+			}
+		}
+	}
+	return u, nil
 }
 
-func universalFromCluster(o *redis.ClusterOptions) *redis.UniversalOptions {
-	return &redis.UniversalOptions{
-		Addrs:      o.Addrs,
-		ClientName: o.ClientName,
-		Dialer:     o.Dialer,
-		OnConnect:  o.OnConnect,
-
-		Protocol: o.Protocol,
-		Username: o.Username,
-		Password: o.Password,
-
-		CredentialsProvider:          o.CredentialsProvider,
-		CredentialsProviderContext:   o.CredentialsProviderContext,
-		StreamingCredentialsProvider: o.StreamingCredentialsProvider,
-
-		MaxRedirects:            o.MaxRedirects,
-		ReadOnly:                o.ReadOnly,
-		RouteByLatency:          o.RouteByLatency,
-		RouteByLatencyTolerance: o.RouteByLatencyTolerance,
-		RouteRandomly:           o.RouteRandomly,
-
-		MaxRetries:      o.MaxRetries,
-		MinRetryBackoff: o.MinRetryBackoff,
-		MaxRetryBackoff: o.MaxRetryBackoff,
-
-		DialTimeout:        o.DialTimeout,
-		DialerRetries:      o.DialerRetries,
-		DialerRetryTimeout: o.DialerRetryTimeout,
-		ReadTimeout:        o.ReadTimeout,
-		WriteTimeout:       o.WriteTimeout,
-
-		ContextTimeoutEnabled: o.ContextTimeoutEnabled,
-
-		ReadBufferSize:          o.ReadBufferSize,
-		WriteBufferSize:         o.WriteBufferSize,
-		PipelineReadBufferSize:  o.PipelineReadBufferSize,
-		PipelineWriteBufferSize: o.PipelineWriteBufferSize,
-		PipelinePoolSize:        o.PipelinePoolSize,
-
-		PoolFIFO:              o.PoolFIFO,
-		PoolSize:              o.PoolSize,
-		MaxConcurrentDials:    o.MaxConcurrentDials,
-		PoolTimeout:           o.PoolTimeout,
-		MinIdleConns:          o.MinIdleConns,
-		MaxIdleConns:          o.MaxIdleConns,
-		MaxActiveConns:        o.MaxActiveConns,
-		ConnMaxIdleTime:       o.ConnMaxIdleTime,
-		ConnMaxLifetime:       o.ConnMaxLifetime,
-		ConnMaxLifetimeJitter: o.ConnMaxLifetimeJitter,
-
-		TLSConfig: o.TLSConfig,
-
-		DisableIdentity:           o.DisableIdentity,
-		DisableIndentity:          o.DisableIndentity, //nolint:staticcheck // copied so nothing set is lost
-		IdentitySuffix:            o.IdentitySuffix,
-		AutoPipelineOptions:       o.AutoPipelineOptions,
-		FailingTimeoutSeconds:     o.FailingTimeoutSeconds,
-		UnstableResp3:             o.UnstableResp3, //nolint:staticcheck // copied so nothing set is lost
-		PushNotificationProcessor: o.PushNotificationProcessor,
-		MaintNotificationsConfig:  o.MaintNotificationsConfig,
-	}
-}
-
-func universalFromFailover(o *redis.FailoverOptions) *redis.UniversalOptions {
-	return &redis.UniversalOptions{
-		Addrs:      o.SentinelAddrs,
-		MasterName: o.MasterName,
-		ClientName: o.ClientName,
-		Dialer:     o.Dialer,
-		OnConnect:  o.OnConnect,
-
-		DB:       o.DB,
-		Protocol: o.Protocol,
-		Username: o.Username,
-		Password: o.Password,
-
-		CredentialsProvider:          o.CredentialsProvider,
-		CredentialsProviderContext:   o.CredentialsProviderContext,
-		StreamingCredentialsProvider: o.StreamingCredentialsProvider,
-
-		SentinelUsername: o.SentinelUsername,
-		SentinelPassword: o.SentinelPassword,
-
-		RouteByLatency:          o.RouteByLatency,
-		RouteByLatencyTolerance: o.RouteByLatencyTolerance,
-		RouteRandomly:           o.RouteRandomly,
-
-		MaxRetries:      o.MaxRetries,
-		MinRetryBackoff: o.MinRetryBackoff,
-		MaxRetryBackoff: o.MaxRetryBackoff,
-
-		DialTimeout:        o.DialTimeout,
-		DialerRetries:      o.DialerRetries,
-		DialerRetryTimeout: o.DialerRetryTimeout,
-		ReadTimeout:        o.ReadTimeout,
-		WriteTimeout:       o.WriteTimeout,
-
-		ContextTimeoutEnabled: o.ContextTimeoutEnabled,
-
-		ReadBufferSize:          o.ReadBufferSize,
-		WriteBufferSize:         o.WriteBufferSize,
-		PipelineReadBufferSize:  o.PipelineReadBufferSize,
-		PipelineWriteBufferSize: o.PipelineWriteBufferSize,
-		PipelinePoolSize:        o.PipelinePoolSize,
-
-		PoolFIFO:              o.PoolFIFO,
-		PoolSize:              o.PoolSize,
-		MaxConcurrentDials:    o.MaxConcurrentDials,
-		PoolTimeout:           o.PoolTimeout,
-		MinIdleConns:          o.MinIdleConns,
-		MaxIdleConns:          o.MaxIdleConns,
-		MaxActiveConns:        o.MaxActiveConns,
-		ConnMaxIdleTime:       o.ConnMaxIdleTime,
-		ConnMaxLifetime:       o.ConnMaxLifetime,
-		ConnMaxLifetimeJitter: o.ConnMaxLifetimeJitter,
-
-		TLSConfig: o.TLSConfig,
-
-		ReadOnly: o.ReplicaOnly,
-
-		DisableIdentity:           o.DisableIdentity,
-		DisableIndentity:          o.DisableIndentity, //nolint:staticcheck // copied so nothing set is lost
-		IdentitySuffix:            o.IdentitySuffix,
-		AutoPipelineOptions:       o.AutoPipelineOptions,
-		UnstableResp3:             o.UnstableResp3, //nolint:staticcheck // copied so nothing set is lost
-		PushNotificationProcessor: o.PushNotificationProcessor,
+// copySameNamedFields sets each exported field of *dst that *src has under
+// the same name and type, so that no list of go-redis's fields needs
+// keeping up to date.
+func copySameNamedFields(dst, src any) {
+	d, s := reflect.ValueOf(dst).Elem(), reflect.ValueOf(src).Elem()
+	for i := range d.NumField() {
+		f := d.Type().Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		if v := s.FieldByName(f.Name); v.IsValid() && v.Type() == f.Type {
+			d.Field(i).Set(v)
+		}
 	}
 }

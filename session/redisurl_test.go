@@ -1,6 +1,7 @@
-package session_test
+package session
 
 import (
+	"crypto/tls"
 	"fmt"
 	"reflect"
 	"slices"
@@ -9,14 +10,12 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/wxauth/caddy-wxauth/session"
 )
 
-func TestParseURLAcceptsEveryDocumentedForm(t *testing.T) {
+func TestNewRedisClientAcceptsEveryDocumentedForm(t *testing.T) {
 	type want struct {
 		addrs          []string
-		client         string // the type redis.NewUniversalClient picks
+		client         string // the type of client NewRedisClient builds
 		db             int
 		user, password string
 		sentinelUser   string
@@ -49,41 +48,40 @@ func TestParseURLAcceptsEveryDocumentedForm(t *testing.T) {
 		{"redis-sentinel://:pw@10.0.0.1,10.0.0.2:26380/mymaster/4", want{addrs: []string{"10.0.0.1:26379", "10.0.0.2:26380"}, client: failover, db: 4, password: "pw", master: "mymaster"}},
 		{"redis-sentinel://s1/mymaster?sentinel_username=su&sentinel_password=spw", want{addrs: []string{"s1:26379"}, client: failover, master: "mymaster", sentinelUser: "su", sentinelPass: "spw"}},
 		{"rediss-sentinel://s1:26379,s2:26379/m?skip_verify=1", want{addrs: []string{"s1:26379", "s2:26379"}, client: failover, master: "m", tls: true, skipVerify: true}},
+		{"redis-sentinel://s1/m?route_randomly=true", want{addrs: []string{"s1:26379"}, client: cluster, master: "m"}},
 		{"redis-cluster://10.0.0.1:7000,10.0.0.2:7001?read_timeout=2s", want{addrs: []string{"10.0.0.1:7000", "10.0.0.2:7001"}, client: cluster, readTimeout: 2 * time.Second}},
 		{"redis-cluster://u:pw@[::1]:7000", want{addrs: []string{"[::1]:7000"}, client: cluster, user: "u", password: "pw"}},
 		{"rediss-cluster://node1,[::1]", want{addrs: []string{"node1:6379", "[::1]:6379"}, client: cluster, tls: true}},
 	} {
 		t.Run(tc.url, func(t *testing.T) {
-			o, err := session.ParseURL(tc.url)
-			if err != nil {
-				t.Fatalf("ParseURL: %v", err)
-			}
+			c := mustParse(t, tc.url)
 			w := tc.want
 			if w.dialTimeout == 0 {
-				w.dialTimeout = session.DefaultRedisDialTimeout
+				w.dialTimeout = DefaultRedisDialTimeout
 			}
 			if w.readTimeout == 0 {
-				w.readTimeout = session.DefaultRedisReadTimeout
+				w.readTimeout = DefaultRedisReadTimeout
 			}
+			o := commonOptions(c)
 			got := want{
-				addrs: o.Addrs, db: o.DB, user: o.Username, password: o.Password,
-				sentinelUser: o.SentinelUsername, sentinelPass: o.SentinelPassword, master: o.MasterName, tls: o.TLSConfig != nil,
-				dialTimeout: o.DialTimeout, readTimeout: o.ReadTimeout,
+				addrs: o.addrs, db: o.db, user: o.user, password: o.password,
+				sentinelUser: o.sentinelUser, sentinelPass: o.sentinelPass, master: o.master, tls: o.tls != nil,
+				dialTimeout: o.dial, readTimeout: o.read,
 			}
-			if o.TLSConfig != nil {
-				got.skipVerify, got.serverName = o.TLSConfig.InsecureSkipVerify, o.TLSConfig.ServerName
+			if o.tls != nil {
+				got.skipVerify, got.serverName = o.tls.InsecureSkipVerify, o.tls.ServerName
 			}
-			client := redis.NewUniversalClient(o)
+			client := c.newClient()
 			got.client = fmt.Sprintf("%T", client)
 			_ = client.Close()
 			if !reflect.DeepEqual(got, w) {
-				t.Errorf("ParseURL(%q)\n got %+v\nwant %+v", tc.url, got, w)
+				t.Errorf("parseRedisURL(%q)\n got %+v\nwant %+v", tc.url, got, w)
 			}
 		})
 	}
 }
 
-func TestParseURLAppliesBoundedTimeoutsUnlessTheURLSetsThem(t *testing.T) {
+func TestNewRedisClientAppliesBoundedTimeoutsUnlessTheURLSetsThem(t *testing.T) {
 	for _, tc := range []struct {
 		url                     string
 		dial, read, write, pool time.Duration
@@ -97,11 +95,8 @@ func TestParseURLAppliesBoundedTimeoutsUnlessTheURLSetsThem(t *testing.T) {
 		{"redis-cluster://h?dial_timeout=5s&dialer_retries=2", 5 * time.Second, time.Second, time.Second, 2 * time.Second, 2},
 	} {
 		t.Run(tc.url, func(t *testing.T) {
-			o, err := session.ParseURL(tc.url)
-			if err != nil {
-				t.Fatalf("ParseURL: %v", err)
-			}
-			got := []any{o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout, o.DialerRetries}
+			o := commonOptions(mustParse(t, tc.url))
+			got := []any{o.dial, o.read, o.write, o.pool, o.dialerRetries}
 			want := []any{tc.dial, tc.read, tc.write, tc.pool, tc.dialerRetries}
 			if !slices.Equal(got, want) {
 				t.Errorf("dial, read, write, pool timeouts and dialer retries = %v, want %v", got, want)
@@ -110,7 +105,7 @@ func TestParseURLAppliesBoundedTimeoutsUnlessTheURLSetsThem(t *testing.T) {
 	}
 }
 
-func TestParseURLRejectsBadURLsWithoutShowingThePassword(t *testing.T) {
+func TestNewRedisClientRejectsBadURLsWithoutShowingThePassword(t *testing.T) {
 	const secret = "hunter2-secret"
 	for _, tc := range []struct {
 		url  string
@@ -142,9 +137,10 @@ func TestParseURLRejectsBadURLsWithoutShowingThePassword(t *testing.T) {
 		{"redis-cluster://:" + secret + "@h1#frag", "fragment"},
 	} {
 		t.Run(tc.url, func(t *testing.T) {
-			o, err := session.ParseURL(tc.url)
+			client, err := NewRedisClient(tc.url)
 			if err == nil {
-				t.Fatalf("ParseURL succeeded with %+v, want an error containing %q", o, tc.want)
+				_ = client.Close()
+				t.Fatalf("NewRedisClient succeeded, want an error containing %q", tc.want)
 			}
 			msg := err.Error()
 			if !strings.Contains(msg, tc.want) {
@@ -160,10 +156,12 @@ func TestParseURLRejectsBadURLsWithoutShowingThePassword(t *testing.T) {
 	}
 }
 
-// TestParseURLHandsEveryOptionToTheClient checks that converting go-redis's
-// parsed options into UniversalOptions loses nothing: what NewUniversalClient
-// turns them back into equals what go-redis's own parser returns.
-func TestParseURLHandsEveryOptionToTheClient(t *testing.T) {
+// TestNewRedisClientHandsEveryOptionToTheClient checks that the options
+// given to the client are go-redis's own parse of the URL, with nothing
+// lost, and that the deprecated ParseURL loses nothing on its way through
+// UniversalOptions either: what NewUniversalClient turns them back into
+// equals what go-redis's own parser returns.
+func TestNewRedisClientHandsEveryOptionToTheClient(t *testing.T) {
 	common := "protocol=3&client_name=wx&max_retries=4&min_retry_backoff=9ms&max_retry_backoff=99ms" +
 		"&dial_timeout=3s&read_timeout=4s&write_timeout=5s&pool_fifo=true&pool_size=7&pool_timeout=6s" +
 		"&min_idle_conns=1&max_idle_conns=2&max_active_conns=8&max_concurrent_dials=3" +
@@ -177,9 +175,13 @@ func TestParseURLHandsEveryOptionToTheClient(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		o := mustParse(t, raw)
-		o.DialerRetries = 0 // our default; go-redis's plain URLs cannot set it
-		got := o.Simple()
+		got := mustParse(t, raw).simple
+		got.DialerRetries = 0 // our default; go-redis's plain URLs cannot set it
+		compareFields(t, want, got)
+
+		u := mustParseUniversal(t, raw)
+		u.DialerRetries = 0
+		got = u.Simple()
 		want.Network = "" // UniversalOptions has none; "tcp" is the default
 		compareFields(t, want, got)
 	})
@@ -189,8 +191,9 @@ func TestParseURLHandsEveryOptionToTheClient(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := mustParse(t, "redis-cluster://u:pw@h1:7000,h2:7001?"+opts).Cluster()
-		compareFields(t, want, got)
+		raw := "redis-cluster://u:pw@h1:7000,h2:7001?" + opts
+		compareFields(t, want, mustParse(t, raw).cluster)
+		compareFields(t, want, mustParseUniversal(t, raw).Cluster())
 	})
 	t.Run("sentinel", func(t *testing.T) {
 		opts := common + multi + "&replica_only=true&route_randomly=true&identitySuffix=x&disableIdentity=true"
@@ -198,18 +201,65 @@ func TestParseURLHandsEveryOptionToTheClient(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := mustParse(t, "redis-sentinel://u:pw@h1,h2:26380/m/2?"+opts).Failover()
-		compareFields(t, want, got)
+		raw := "redis-sentinel://u:pw@h1,h2:26380/m/2?" + opts
+		compareFields(t, want, mustParse(t, raw).failover)
+		compareFields(t, want, mustParseUniversal(t, raw).Failover())
 	})
 }
 
-func mustParse(t *testing.T, raw string) *redis.UniversalOptions {
+func mustParse(t *testing.T, raw string) redisConfig {
 	t.Helper()
-	o, err := session.ParseURL(raw)
+	c, err := parseRedisURL(raw)
+	if err != nil {
+		t.Fatalf("parseRedisURL: %v", err)
+	}
+	return c
+}
+
+func mustParseUniversal(t *testing.T, raw string) *redis.UniversalOptions {
+	t.Helper()
+	o, err := ParseURL(raw)
 	if err != nil {
 		t.Fatalf("ParseURL: %v", err)
 	}
 	return o
+}
+
+// options are the settings every kind of parsed URL has, wherever
+// go-redis keeps them.
+type options struct {
+	addrs                      []string
+	db                         int
+	user, password             string
+	sentinelUser, sentinelPass string
+	master                     string
+	tls                        *tls.Config
+	dial, read, write, pool    time.Duration
+	dialerRetries              int
+}
+
+func commonOptions(c redisConfig) options {
+	switch {
+	case c.cluster != nil:
+		o := c.cluster
+		return options{
+			addrs: o.Addrs, user: o.Username, password: o.Password, tls: o.TLSConfig,
+			dial: o.DialTimeout, read: o.ReadTimeout, write: o.WriteTimeout, pool: o.PoolTimeout, dialerRetries: o.DialerRetries,
+		}
+	case c.failover != nil:
+		o := c.failover
+		return options{
+			addrs: o.SentinelAddrs, db: o.DB, user: o.Username, password: o.Password,
+			sentinelUser: o.SentinelUsername, sentinelPass: o.SentinelPassword, master: o.MasterName, tls: o.TLSConfig,
+			dial: o.DialTimeout, read: o.ReadTimeout, write: o.WriteTimeout, pool: o.PoolTimeout, dialerRetries: o.DialerRetries,
+		}
+	default:
+		o := c.simple
+		return options{
+			addrs: []string{o.Addr}, db: o.DB, user: o.Username, password: o.Password, tls: o.TLSConfig,
+			dial: o.DialTimeout, read: o.ReadTimeout, write: o.WriteTimeout, pool: o.PoolTimeout, dialerRetries: o.DialerRetries,
+		}
+	}
 }
 
 // compareFields reports each exported field that differs between two
