@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 
 	"github.com/wxauth/caddy-wxauth/auth"
 	"github.com/wxauth/caddy-wxauth/internal/redistest"
@@ -295,12 +294,10 @@ func TestRedisMemoryPerSession(t *testing.T) {
 	needMemoryBench(t)
 	shape := learnUserShape(t)
 	srv := redistest.StartServer(t)
-	opts, err := session.ParseURL(srv.URL())
+	client, err := session.NewRedisClient(srv.URL() + "?pool_size=64")
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.PoolSize = 64
-	client := redis.NewUniversalClient(opts)
 	defer client.Close()
 	st := session.NewRedis(client, "bench:")
 	ctx := context.Background()

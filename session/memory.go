@@ -154,6 +154,24 @@ func (m *Memory) sweepNext(now int64) {
 	s.mu.Unlock()
 }
 
+// lockForWrite returns key's shard locked for writing and swept of a batch
+// of expired entries, and the time the write happens at. Release it with
+// unlockAfterWrite.
+func (m *Memory) lockForWrite(key string) (*memoryShard, int64) {
+	s := m.shard(key)
+	now := m.now()
+	s.mu.Lock()
+	s.sweep(now)
+	return s, now
+}
+
+// unlockAfterWrite unlocks s and only then counts the write towards
+// sweeping another shard, so that no write holds two shard locks at once.
+func (m *Memory) unlockAfterWrite(s *memoryShard, now int64) {
+	s.mu.Unlock()
+	m.sweepNext(now)
+}
+
 // removeIfExpired deletes key if it is still expired once the write lock is
 // held; another writer may have replaced it in between.
 func (s *memoryShard) removeIfExpired(key string, now int64) {
@@ -169,12 +187,8 @@ func (m *Memory) Set(_ context.Context, key string, value []byte, ttl time.Durat
 	if err := checkTTL("set", ttl); err != nil {
 		return err
 	}
-	s := m.shard(key)
-	now := m.now()
-	defer m.sweepNext(now) // after Unlock: one shard lock at a time
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sweep(now)
+	s, now := m.lockForWrite(key)
+	defer m.unlockAfterWrite(s, now)
 	e := s.live(key, now)
 	if e == nil {
 		e = s.insert(key)
@@ -189,12 +203,8 @@ func (m *Memory) SetNX(_ context.Context, key string, value []byte, ttl time.Dur
 	if err := checkTTL("setnx", ttl); err != nil {
 		return false, err
 	}
-	s := m.shard(key)
-	now := m.now()
-	defer m.sweepNext(now) // after Unlock: one shard lock at a time
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sweep(now)
+	s, now := m.lockForWrite(key)
+	defer m.unlockAfterWrite(s, now)
 	if s.live(key, now) != nil {
 		return false, nil
 	}
@@ -206,12 +216,8 @@ func (m *Memory) SetNX(_ context.Context, key string, value []byte, ttl time.Dur
 
 // Delete removes key; an absent key is not an error.
 func (m *Memory) Delete(_ context.Context, key string) error {
-	s := m.shard(key)
-	now := m.now()
-	defer m.sweepNext(now) // after Unlock: one shard lock at a time
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sweep(now)
+	s, now := m.lockForWrite(key)
+	defer m.unlockAfterWrite(s, now)
 	if e, ok := s.entries[key]; ok {
 		s.remove(e)
 	}
@@ -227,12 +233,8 @@ func (m *Memory) Push(_ context.Context, key string, value []byte, keep int, ttl
 	if keep < 1 {
 		return fmt.Errorf("session: push: keep must be at least 1, got %d", keep)
 	}
-	s := m.shard(key)
-	now := m.now()
-	defer m.sweepNext(now) // after Unlock: one shard lock at a time
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sweep(now)
+	s, now := m.lockForWrite(key)
+	defer m.unlockAfterWrite(s, now)
 	e := s.live(key, now)
 	switch {
 	case e == nil:
@@ -293,12 +295,8 @@ func (m *Memory) Incr(_ context.Context, key string, ttl time.Duration) (int64, 
 	if err := checkTTL("incr", ttl); err != nil {
 		return 0, err
 	}
-	s := m.shard(key)
-	now := m.now()
-	defer m.sweepNext(now) // after Unlock: one shard lock at a time
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sweep(now)
+	s, now := m.lockForWrite(key)
+	defer m.unlockAfterWrite(s, now)
 	e := s.live(key, now)
 	if e == nil {
 		e = s.insert(key)

@@ -12,7 +12,7 @@ import (
 // Redis is a Store kept in Redis, so every Caddy instance pointing at the
 // same Redis shares sessions, logouts, signing keys and the access_token.
 // Any redis.UniversalClient works: one server, Sentinel or Cluster (see
-// ParseURL). Each operation touches one key, so it is Cluster-safe.
+// NewRedisClient). Each operation touches one key, so it is Cluster-safe.
 type Redis struct {
 	client redis.UniversalClient
 	prefix string

@@ -20,11 +20,10 @@ func TestMain(m *testing.M) { redistest.Main(m) }
 // client when t ends.
 func newClient(t testing.TB, rawURL string) redis.UniversalClient {
 	t.Helper()
-	opts, err := session.ParseURL(rawURL)
+	client, err := session.NewRedisClient(rawURL)
 	if err != nil {
-		t.Fatalf("ParseURL: %v", err)
+		t.Fatalf("NewRedisClient: %v", err)
 	}
-	client := redis.NewUniversalClient(opts)
 	t.Cleanup(func() { _ = client.Close() })
 	return client
 }

@@ -1,13 +1,11 @@
 package session
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -443,52 +441,4 @@ func redact(msg, raw string) string {
 		msg = strings.ReplaceAll(msg, s, "xxxxx")
 	}
 	return msg
-}
-
-// ParseURL parses a URL as NewRedisClient does, into options for
-// redis.NewUniversalClient.
-//
-// Deprecated: use NewRedisClient, which builds the client go-redis's own
-// parser configures instead of going through UniversalOptions.
-func ParseURL(raw string) (*redis.UniversalOptions, error) {
-	c, err := parseRedisURL(raw)
-	if err != nil {
-		return nil, err
-	}
-	u := &redis.UniversalOptions{}
-	switch {
-	case c.cluster != nil:
-		copySameNamedFields(u, c.cluster)
-		u.IsClusterMode = true
-	case c.failover != nil:
-		copySameNamedFields(u, c.failover)
-		u.Addrs, u.ReadOnly = c.failover.SentinelAddrs, c.failover.ReplicaOnly
-	default:
-		copySameNamedFields(u, c.simple)
-		u.Addrs = []string{c.simple.Addr}
-		if c.simple.Network == "unix" {
-			// UniversalOptions has no Network field: dial the socket ourselves.
-			u.Dialer = func(ctx context.Context, _, addr string) (net.Conn, error) {
-				var d net.Dialer
-				return d.DialContext(ctx, "unix", addr)
-			}
-		}
-	}
-	return u, nil
-}
-
-// copySameNamedFields sets each exported field of *dst that *src has under
-// the same name and type, so that no list of go-redis's fields needs
-// keeping up to date.
-func copySameNamedFields(dst, src any) {
-	d, s := reflect.ValueOf(dst).Elem(), reflect.ValueOf(src).Elem()
-	for i := range d.NumField() {
-		f := d.Type().Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		if v := s.FieldByName(f.Name); v.IsValid() && v.Type() == f.Type {
-			d.Field(i).Set(v)
-		}
-	}
 }

@@ -158,9 +158,7 @@ func TestNewRedisClientRejectsBadURLsWithoutShowingThePassword(t *testing.T) {
 
 // TestNewRedisClientHandsEveryOptionToTheClient checks that the options
 // given to the client are go-redis's own parse of the URL, with nothing
-// lost, and that the deprecated ParseURL loses nothing on its way through
-// UniversalOptions either: what NewUniversalClient turns them back into
-// equals what go-redis's own parser returns.
+// lost.
 func TestNewRedisClientHandsEveryOptionToTheClient(t *testing.T) {
 	common := "protocol=3&client_name=wx&max_retries=4&min_retry_backoff=9ms&max_retry_backoff=99ms" +
 		"&dial_timeout=3s&read_timeout=4s&write_timeout=5s&pool_fifo=true&pool_size=7&pool_timeout=6s" +
@@ -178,12 +176,6 @@ func TestNewRedisClientHandsEveryOptionToTheClient(t *testing.T) {
 		got := mustParse(t, raw).simple
 		got.DialerRetries = 0 // our default; go-redis's plain URLs cannot set it
 		compareFields(t, want, got)
-
-		u := mustParseUniversal(t, raw)
-		u.DialerRetries = 0
-		got = u.Simple()
-		want.Network = "" // UniversalOptions has none; "tcp" is the default
-		compareFields(t, want, got)
 	})
 	t.Run("cluster", func(t *testing.T) {
 		opts := common + multi + "&max_redirects=5&read_only=true&route_randomly=true&failing_timeout_seconds=7"
@@ -193,7 +185,6 @@ func TestNewRedisClientHandsEveryOptionToTheClient(t *testing.T) {
 		}
 		raw := "redis-cluster://u:pw@h1:7000,h2:7001?" + opts
 		compareFields(t, want, mustParse(t, raw).cluster)
-		compareFields(t, want, mustParseUniversal(t, raw).Cluster())
 	})
 	t.Run("sentinel", func(t *testing.T) {
 		opts := common + multi + "&replica_only=true&route_randomly=true&identitySuffix=x&disableIdentity=true"
@@ -203,7 +194,6 @@ func TestNewRedisClientHandsEveryOptionToTheClient(t *testing.T) {
 		}
 		raw := "redis-sentinel://u:pw@h1,h2:26380/m/2?" + opts
 		compareFields(t, want, mustParse(t, raw).failover)
-		compareFields(t, want, mustParseUniversal(t, raw).Failover())
 	})
 }
 
@@ -214,15 +204,6 @@ func mustParse(t *testing.T, raw string) redisConfig {
 		t.Fatalf("parseRedisURL: %v", err)
 	}
 	return c
-}
-
-func mustParseUniversal(t *testing.T, raw string) *redis.UniversalOptions {
-	t.Helper()
-	o, err := ParseURL(raw)
-	if err != nil {
-		t.Fatalf("ParseURL: %v", err)
-	}
-	return o
 }
 
 // options are the settings every kind of parsed URL has, wherever

@@ -2,7 +2,7 @@
 // requirement for running `go test ./...` on a fresh machine.
 //
 // URL picks, in order:
-//  1. $WXAUTH_REDIS_URL, when set (any URL session.ParseURL takes). Tests
+//  1. $WXAUTH_REDIS_URL, when set (any URL session.NewRedisClient takes). Tests
 //     share that Redis and its database, so each must keep its keys under
 //     its own Prefix; nothing is flushed, and every key a session.Store
 //     writes carries a TTL, so leftovers expire by themselves.
