@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/wxauth/caddy-wxauth/auth"
 	"github.com/wxauth/caddy-wxauth/internal/redistest"
 	"github.com/wxauth/caddy-wxauth/session"
