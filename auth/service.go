@@ -56,9 +56,10 @@ type Config struct {
 
 // Service runs logins, phone binding, logouts and verification.
 type Service struct {
-	cfg   Config
-	seal  *sealer
-	cache *identityCache
+	cfg      Config
+	seal     *sealer
+	cache    *identityCache
+	rejected *rejectedCache
 }
 
 const (
@@ -66,6 +67,9 @@ const (
 	defaultSessionKeysKept = 3
 	defaultCacheTTL        = 2 * time.Second
 	defaultCacheSize       = 100_000
+	// rejectedSize and rejectedTTL bound the cache of refused tokens.
+	rejectedSize = 10_000
+	rejectedTTL  = 10 * time.Second
 	// codeTTL is how long a wx.login code is remembered to refuse a replay;
 	// WeChat's codes expire after five minutes.
 	codeTTL = 5 * time.Minute
@@ -102,7 +106,12 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{cfg: cfg, seal: seal, cache: newIdentityCache(cfg.CacheSize)}, nil
+	return &Service{
+		cfg:      cfg,
+		seal:     seal,
+		cache:    newIdentityCache(cfg.CacheSize),
+		rejected: &rejectedCache{max: rejectedSize, seen: make(map[[sha256.Size]byte]time.Time)},
+	}, nil
 }
 
 // JWKS returns the public keys that verify tokens.
@@ -192,5 +201,31 @@ func (c *identityCache) evict(now time.Time) {
 func (c *identityCache) remove(k [sha256.Size]byte) {
 	c.mu.Lock()
 	delete(c.entries, k)
+	c.mu.Unlock()
+}
+
+// rejectedCache remembers tokens that failed verification for rejectedTTL,
+// so that a client replaying one forged token costs a map lookup rather than
+// a signature check each time. It never grows past max: when full it is
+// emptied, so attacker-chosen tokens cannot make it big, only cold.
+type rejectedCache struct {
+	mu   sync.RWMutex
+	max  int
+	seen map[[sha256.Size]byte]time.Time
+}
+
+func (c *rejectedCache) has(k [sha256.Size]byte, now time.Time) bool {
+	c.mu.RLock()
+	at, ok := c.seen[k]
+	c.mu.RUnlock()
+	return ok && now.Sub(at) < rejectedTTL
+}
+
+func (c *rejectedCache) add(k [sha256.Size]byte, now time.Time) {
+	c.mu.Lock()
+	if len(c.seen) >= c.max {
+		clear(c.seen)
+	}
+	c.seen[k] = now
 	c.mu.Unlock()
 }

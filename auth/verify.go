@@ -56,8 +56,12 @@ func (s *Service) Verify(ctx context.Context, raw string) (Identity, error) {
 		return e.id, nil
 	}
 	if !ok {
+		if s.rejected.has(key, now) {
+			return Identity{}, errUnauthorized
+		}
 		claims, err := s.cfg.Tokens.Verify(ctx, raw)
 		if errors.Is(err, token.ErrInvalid) {
+			s.rejected.add(key, now)
 			return Identity{}, newError(CodeUnauthorized, "a valid Bearer token is required", err)
 		}
 		if err != nil {

@@ -164,3 +164,37 @@ func TestACachedTokenStillExpires(t *testing.T) {
 	_, err := r.svc.Verify(ctx, tok)
 	wantCode(t, err, CodeUnauthorized)
 }
+
+func TestARefusedTokenIsRefusedFromMemoryUntilRejectedTTLPasses(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	// A token whose nbf lies 35 s ahead: refused now (leeway 30 s), valid 6 s later.
+	r.clock.Advance(35 * time.Second)
+	tok := r.login(t, "alice").Token
+	r.clock.Advance(-35 * time.Second)
+	ctx := context.Background()
+
+	_, err := r.svc.Verify(ctx, tok)
+	wantCode(t, err, CodeUnauthorized)
+	r.clock.Advance(6 * time.Second)
+	// The signature would verify now; the refusal is remembered instead.
+	_, err = r.svc.Verify(ctx, tok)
+	wantCode(t, err, CodeUnauthorized)
+	r.clock.Advance(rejectedTTL)
+	if _, err := r.svc.Verify(ctx, tok); err != nil {
+		t.Fatalf("after rejectedTTL the token is checked again and is valid: %v", err)
+	}
+}
+
+func TestTheRefusedTokenCacheNeverOutgrowsItsBound(t *testing.T) {
+	c := &rejectedCache{max: 100, seen: map[[32]byte]time.Time{}}
+	now := time.Now()
+	for i := range 1000 {
+		c.add([32]byte{byte(i), byte(i >> 8)}, now)
+		if len(c.seen) > c.max {
+			t.Fatalf("%d entries after %d adds, max %d", len(c.seen), i+1, c.max)
+		}
+	}
+	if !c.has([32]byte{byte(999 % 256), byte(999 >> 8)}, now) {
+		t.Fatal("the newest refusal is forgotten")
+	}
+}
