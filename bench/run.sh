@@ -6,8 +6,10 @@
 #   A          plain reverse_proxy (the baseline)
 #   B          wxauth, memory store, a valid token
 #   C          wxauth, Redis store, a valid token
-#   C-nocache  as C with cache_ttl 1ns: every request reads the store
-#   D          wxauth, memory store, a forged token -> 401 (the attack path)
+#   C-nocache  as C with cache_ttl off: every request reads the store
+#   D          wxauth, memory store, a new forged token per request -> 401
+#              (the attack path: each needs a signature check)
+#   D-replay   as D with one forged token replayed (remembered as refused)
 #
 # then POST /wx/login throughput against wxmock -latency 20ms at concurrency
 # 1, 8 and 32. Prints Markdown tables (BENCH.md quotes them).
@@ -21,13 +23,13 @@
 #   BENCH_DURATION=10          seconds per throughput run
 #   BENCH_WARMUP=2             seconds of warm-up before it
 #   BENCH_CONNECTIONS=32       connections of the throughput run
-#   BENCH_LATENCY_DURATION=5   seconds of the one-connection latency run
+#   BENCH_LATENCY_DURATION=4   seconds of the one-connection latency run
 #   BENCH_LOGIN_DURATION=5     seconds per login concurrency level
 #   BENCH_LOGIN_CONCURRENCY=1,8,32
 #   BENCH_WECHAT_LATENCY=20ms  wxmock -latency
-#   BENCH_SCENARIOS="A B C C-nocache D login"
+#   BENCH_SCENARIOS="A B C C-nocache D D-replay login"
 #   BENCH_ROUNDS=1             run A..D this many times, interleaved, and
-#                              report the best round of each (for a busy machine)
+#                              report medians (for a machine that is not quiet)
 #   BENCH_WAIT_QUIET=0         wait up to this many seconds for the machine to
 #                              be under 10% busy before starting
 #   BENCH_REDIS_URL            use this Redis (give a db index nobody else
@@ -42,11 +44,11 @@ cd "$(dirname "$0")/.."
 DURATION=${BENCH_DURATION:-10}
 WARMUP=${BENCH_WARMUP:-2}
 CONNS=${BENCH_CONNECTIONS:-32}
-LAT_DURATION=${BENCH_LATENCY_DURATION:-5}
+LAT_DURATION=${BENCH_LATENCY_DURATION:-4}
 LOGIN_DURATION=${BENCH_LOGIN_DURATION:-5}
 LOGIN_LEVELS=${BENCH_LOGIN_CONCURRENCY:-1,8,32}
 WECHAT_LATENCY=${BENCH_WECHAT_LATENCY:-20ms}
-SCENARIOS=${BENCH_SCENARIOS:-A B C C-nocache D login}
+SCENARIOS=${BENCH_SCENARIOS:-A B C C-nocache D D-replay login}
 CADDY_CPU=${BENCH_CADDY_CPU:-0}
 GEN_CPU=${BENCH_GEN_CPU:-1}
 LOADGEN=${BENCH_LOADGEN:-wrk}
@@ -195,19 +197,26 @@ machine_busy() {
 # load CONNS SECONDS [header] prints the RESULT line of one closed-loop run.
 load() {
 	local c=$1 d=$2 hdr=${3:-} out
-	if [[ $LOADGEN == wrk ]]; then
+	if [[ $LOADGEN == wrk && -n $VARY ]]; then
+		out=$(WXAUTH_FORGED=${hdr#Authorization: Bearer } "${PIN_GEN[@]}" wrk -t1 -c"$c" -d"${d}s" --timeout 5s \
+			-s "$TMP/forged.lua" "$SITE/bench")
+	elif [[ $LOADGEN == wrk ]]; then
 		out=$("${PIN_GEN[@]}" wrk -t1 -c"$c" -d"${d}s" --timeout 5s -s bench/report.lua \
 			${hdr:+-H "$hdr"} "$SITE/bench")
 	else
-		out=$("${PIN_GEN[@]}" "$LG" http -url "$SITE/bench" -c "$c" -d "${d}s" ${hdr:+-H "$hdr"})
+		out=$("${PIN_GEN[@]}" "$LG" http -url "$SITE/bench" -c "$c" -d "${d}s" ${VARY:+-vary} ${hdr:+-H "$hdr"})
 	fi
 	grep '^RESULT ' <<<"$out" || die "no result from the load generator: $out"
 }
+VARY=
+cat bench/report.lua bench/forged.lua >"$TMP/forged.lua"
 
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
 declare -A LABEL RPS P50 P99 P50_1 P99_1 CPU_US CADDY_PCT CORE_PCT GEN_PCT
-run_scenario() { # run_scenario NAME LABEL WXAUTH_BLOCK EXPECT(2xx|401) TOKEN_KIND(none|valid|forged)
+# run_scenario NAME LABEL WXAUTH_BLOCK EXPECT(2xx|401) TOKEN_KIND: none, valid,
+# forged (one forged token, replayed), forged-each (a new forgery per request)
+run_scenario() {
 	local name=$1 label=$2 block=$3 expect=$4 kind=$5 ready=/bench hdr="" tok
 	caddyfile "$name" "$block"
 	[[ -n $block ]] && ready=/wx/.well-known/jwks.json
@@ -219,9 +228,11 @@ run_scenario() { # run_scenario NAME LABEL WXAUTH_BLOCK EXPECT(2xx|401) TOKEN_KI
 		tok=$(printf 'x%.0s' $(seq 426))
 	else
 		tok=$("$LG" token -site "$SITE" -mock "$MOCK" -user "bench-$name")
-		[[ $kind == forged ]] && tok=$("$LG" forge -token "$tok")
+		[[ $kind == forged* ]] && tok=$("$LG" forge -token "$tok")
 	fi
 	hdr="Authorization: Bearer $tok"
+	VARY=
+	[[ $kind == forged-each ]] && VARY=1
 	load "$CONNS" "$WARMUP" "$hdr" >/dev/null
 	local tick0 tick1 cb0 ct0 cb1 ct1 gb0 gt0 gb1 gt1 hz r
 	hz=$(getconf CLK_TCK)
@@ -235,25 +246,28 @@ run_scenario() { # run_scenario NAME LABEL WXAUTH_BLOCK EXPECT(2xx|401) TOKEN_KI
 	local r1
 	r1=$(load 1 "$LAT_DURATION" "$hdr")
 	stop_caddy
+	VARY=
 
 	local reqs non2xx errors
 	reqs=$(field reqs "$r") non2xx=$(field non2xx "$r") errors=$(field errors "$r")
 	if [[ $expect == 2xx && $non2xx != 0 ]] || [[ $expect == 401 && $non2xx != "$reqs" ]] || [[ $errors != 0 ]]; then
 		die "scenario $name: expected $expect, got $non2xx non-2xx and $errors socket errors of $reqs: $r"
 	fi
-	# Keep the best round (highest req/s): other work on the machine only
-	# ever slows a round down.
-	local rps
+	local rps cpu_us
 	rps=$(field rps "$r")
-	if [[ -z ${RPS[$name]:-} ]] || awk -v a="$rps" -v b="${RPS[$name]}" 'BEGIN {exit !(a > b)}'; then
-		LABEL[$name]=$label RPS[$name]=$rps P50[$name]=$(field p50 "$r") P99[$name]=$(field p99 "$r")
-		P50_1[$name]=$(field p50 "$r1") P99_1[$name]=$(field p99 "$r1")
-		CPU_US[$name]=$(awk -v t="$((tick1 - tick0))" -v hz="$hz" -v n="$reqs" 'BEGIN {printf "%.1f", 1e6 * t / hz / n}')
-		CADDY_PCT[$name]=$(awk -v t="$((tick1 - tick0))" -v hz="$hz" -v d="$DURATION" 'BEGIN {printf "%.0f", 100 * t / hz / d}')
-		CORE_PCT[$name]=$(((cb1 - cb0) * 100 / (ct1 - ct0 + 1)))
-		GEN_PCT[$name]=$(((gb1 - gb0) * 100 / (gt1 - gt0 + 1)))
-	fi
+	cpu_us=$(awk -v t="$((tick1 - tick0))" -v hz="$hz" -v n="$reqs" 'BEGIN {printf "%.1f", 1e6 * t / hz / n}')
+	log "$name: $rps req/s, p99 $(field p99 "$r") µs, caddy $cpu_us µs CPU/req; 1 conn: p50 $(field p50 "$r1") µs, p99 $(field p99 "$r1") µs"
+	# Every round is kept; the report shows each column's median over rounds.
+	LABEL[$name]=$label
+	RPS[$name]+=" $rps" P50[$name]+=" $(field p50 "$r")" P99[$name]+=" $(field p99 "$r")"
+	P50_1[$name]+=" $(field p50 "$r1")" P99_1[$name]+=" $(field p99 "$r1")" CPU_US[$name]+=" $cpu_us"
+	CADDY_PCT[$name]+=" $(awk -v t="$((tick1 - tick0))" -v hz="$hz" -v d="$DURATION" 'BEGIN {printf "%.0f", 100 * t / hz / d}')"
+	CORE_PCT[$name]+=" $(((cb1 - cb0) * 100 / (ct1 - ct0 + 1)))"
+	GEN_PCT[$name]+=" $(((gb1 - gb0) * 100 / (gt1 - gt0 + 1)))"
 }
+
+# median prints the median of its arguments.
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
 # Other work on the machine skews every figure: say how busy it is, and with
 # BENCH_WAIT_QUIET=N wait up to N seconds for it to calm down.
@@ -276,9 +290,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
 		B) run_scenario B "wxauth memory, valid token" "$(wxauth_block)" 2xx valid ;;
 		C) run_scenario C "wxauth redis, valid token" \
 			"$(wxauth_block "$(printf '\t\tstore redis %s\n\t\tkey_prefix %s\n' "$REDIS_URL" "$KEY_PREFIX")")" 2xx valid ;;
-		C-nocache) run_scenario C-nocache "wxauth redis, cache_ttl 1ns" \
-			"$(wxauth_block "$(printf '\t\tstore redis %s\n\t\tkey_prefix %s\n\t\tcache_ttl 1ns\n' "$REDIS_URL" "$KEY_PREFIX")")" 2xx valid ;;
-		D) run_scenario D "wxauth memory, forged token → 401" "$(wxauth_block)" 401 forged ;;
+		C-nocache) run_scenario C-nocache "wxauth redis, cache_ttl off" \
+			"$(wxauth_block "$(printf '\t\tstore redis %s\n\t\tkey_prefix %s\n\t\tcache_ttl off\n' "$REDIS_URL" "$KEY_PREFIX")")" 2xx valid ;;
+		D) run_scenario D "wxauth memory, a new forged token per request → 401" "$(wxauth_block)" 401 forged-each ;;
+		D-replay) run_scenario D-replay "wxauth memory, one forged token replayed → 401" "$(wxauth_block)" 401 forged ;;
 		login) ;;
 		*) die "unknown scenario $s" ;;
 		esac
@@ -312,23 +327,26 @@ echo "pinning: $PINNING"
 echo "machine busy before the run: ${BUSY}% (load average $(cut -d' ' -f1-3 /proc/loadavg))"
 echo
 if ((${#RPS[@]})); then
-	((ROUNDS == 1)) || echo "(each row: the best of $ROUNDS rounds by req/s)"
+	((ROUNDS == 1)) || echo "(each figure: the median of $ROUNDS rounds; the rounds ran interleaved, A B C … A B C …)"
 	echo "| | scenario | req/s | p50 µs | p99 µs | ratio to A | p50 µs, 1 conn | p99 µs, 1 conn | added p99 µs, 1 conn | caddy CPU µs/req | added CPU µs/req | caddy cpu | caddy core busy | gen core busy |"
 	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for s in $SCENARIOS; do
 		[[ -n ${RPS[$s]:-} ]] || continue
-		awk -v n="$s" -v l="${LABEL[$s]}" -v rps="${RPS[$s]}" -v p50="${P50[$s]}" -v p99="${P99[$s]}" \
-			-v p50_1="${P50_1[$s]}" -v p99_1="${P99_1[$s]}" -v cpu="${CPU_US[$s]}" \
-			-v base="${RPS[A]:-}" -v bp99_1="${P99_1[A]:-}" -v bcpu="${CPU_US[A]:-}" \
-			-v cp="${CADDY_PCT[$s]}" -v core="${CORE_PCT[$s]}" -v gen="${GEN_PCT[$s]}" 'BEGIN {
-			ratio = base != "" ? sprintf("%.3f", rps / base) : "—"
-			added = (bp99_1 != "" && n != "A") ? sprintf("%+d", p99_1 - bp99_1) : "—"
-			dcpu = (bcpu != "" && n != "A") ? sprintf("%+.1f", cpu - bcpu) : "—"
-			printf "| %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s%% | %s%% | %s%% |\n", n, l, rps, p50, p99, ratio, p50_1, p99_1, added, cpu, dcpu, cp, core, gen
+		# shellcheck disable=SC2086 # the arrays hold space-separated rounds
+		awk -v n="$s" -v l="${LABEL[$s]}" -v rps="$(median ${RPS[$s]})" -v p50="$(median ${P50[$s]})" \
+			-v p99="$(median ${P99[$s]})" -v p50_1="$(median ${P50_1[$s]})" -v p99_1="$(median ${P99_1[$s]})" \
+			-v cpu="$(median ${CPU_US[$s]})" -v base="$(median ${RPS[A]:-})" -v bp99_1="$(median ${P99_1[A]:-})" \
+			-v bcpu="$(median ${CPU_US[A]:-})" -v cp="$(median ${CADDY_PCT[$s]})" -v core="$(median ${CORE_PCT[$s]})" \
+			-v gen="$(median ${GEN_PCT[$s]})" -v hasA="${RPS[A]:+1}" 'BEGIN {
+			ratio = hasA ? sprintf("%.3f", rps / base) : "—"
+			added = (hasA && n != "A") ? sprintf("%+d", p99_1 - bp99_1) : "—"
+			dcpu = (hasA && n != "A") ? sprintf("%+.1f", cpu - bcpu) : "—"
+			printf "| %s | %s | %.0f | %d | %d | %s | %d | %d | %s | %.1f | %s | %d%% | %d%% | %d%% |\n", n, l, rps, p50, p99, ratio, p50_1, p99_1, added, cpu, dcpu, cp, core, gen
 		}'
 	done
 	echo
 fi
+
 if [[ -n $LOGIN_OUT ]]; then
 	echo "| concurrency | logins/s | ideal c/latency | efficiency | p50 ms | p99 ms | caddy CPU µs/login | non-200 |"
 	echo "|---:|---:|---:|---:|---:|---:|---:|---:|"

@@ -98,9 +98,46 @@ func BenchmarkServeHTTPVerified(b *testing.B) {
 }
 
 // BenchmarkServeHTTPForged is the attack path: a genuine token with its
-// payload changed, refused with 401 after the signature check.
+// payload changed, and its signature changed on every request so that no
+// two are alike (as an attacker's forgeries would be), each refused with 401
+// after the signature check.
 func BenchmarkServeHTTPForged(b *testing.B) {
 	h, token := benchHandler(b)
+	benchForged(b, h, distinctTokens(forgePayload(token), 1<<15))
+}
+
+// BenchmarkServeHTTPForgedReplayed is one forged token sent again and
+// again: refused from memory after the first signature check.
+func BenchmarkServeHTTPForgedReplayed(b *testing.B) {
+	h, token := benchHandler(b)
+	benchForged(b, h, []string{forgePayload(token)})
+}
+
+func benchForged(b *testing.B, h *Handler, tokens []string) {
+	r := benchRequest(http.MethodGet, "/api/orders", "")
+	values := make([][]string, len(tokens))
+	for i, t := range tokens {
+		values[i] = []string{"Bearer " + t}
+	}
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error {
+		b.Fatal("a forged token reached the next handler")
+		return nil
+	})
+	w := &benchWriter{h: http.Header{}}
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		r.Header["Authorization"] = values[i%len(values)]
+		if err := h.ServeHTTP(w, r, next); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// forgePayload changes one character of the token's payload.
+func forgePayload(token string) string {
 	parts := strings.Split(token, ".")
 	p := []byte(parts[1])
 	if p[len(p)/2] == 'A' {
@@ -109,19 +146,25 @@ func BenchmarkServeHTTPForged(b *testing.B) {
 		p[len(p)/2] = 'A'
 	}
 	parts[1] = string(p)
-	r := benchRequest(http.MethodGet, "/api/orders", strings.Join(parts, "."))
-	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error {
-		b.Fatal("a forged token reached the next handler")
-		return nil
-	})
-	w := &benchWriter{h: http.Header{}}
-	b.ReportAllocs()
-	for b.Loop() {
-		clear(w.h)
-		if err := h.ServeHTTP(w, r, next); err != nil {
-			b.Fatal(err)
+	return strings.Join(parts, ".")
+}
+
+// distinctTokens returns n variants of token with six characters near the
+// end of the signature replaced by base64url digits of the index. The pool
+// is larger than wxauth's cache of refused tokens, so none is served from it.
+func distinctTokens(token string, n int) []string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	out := make([]string, n)
+	b := []byte(token)
+	for i := range out {
+		x := i
+		for j := len(b) - 8; j < len(b)-2; j++ {
+			b[j] = alphabet[x%64]
+			x /= 64
 		}
+		out[i] = string(b)
 	}
+	return out
 }
 
 // BenchmarkServeHTTPNoToken is a request without Authorization: the

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -162,6 +163,7 @@ func httpLoad(args []string) error {
 	d := fs.Duration("d", 10*time.Second, "duration")
 	var hdrs headerFlags
 	fs.Var(&hdrs, "H", "request header 'Name: value' (repeatable)")
+	vary := fs.Bool("vary", false, "make the Authorization value of every request differ (six characters near its end\nreplaced by a counter), as bench/forged.lua does for wrk")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -181,7 +183,12 @@ func httpLoad(args []string) error {
 		mu  sync.Mutex
 		all result
 		wg  sync.WaitGroup
+		seq atomic.Uint64
 	)
+	auth := header.Get("Authorization")
+	if *vary && len(auth) < 16 {
+		return errors.New("-vary needs an Authorization header of 16 characters or more")
+	}
 	start := time.Now()
 	deadline := start.Add(*d)
 	for range *c {
@@ -193,6 +200,9 @@ func httpLoad(args []string) error {
 			for time.Now().Before(deadline) {
 				req, _ := http.NewRequest(http.MethodGet, *u, nil)
 				req.Header = header.Clone()
+				if *vary {
+					req.Header.Set("Authorization", varied(auth, seq.Add(1)))
+				}
 				t0 := time.Now()
 				resp, err := client.Do(req)
 				if err != nil {
@@ -217,4 +227,16 @@ func httpLoad(args []string) error {
 	all.elapsed = time.Since(start)
 	all.print("")
 	return nil
+}
+
+// varied replaces six characters near the end of s with n in base64url
+// digits, leaving the last two alone (they may carry padding bits).
+func varied(s string, n uint64) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	b := []byte(s)
+	for i := len(b) - 8; i < len(b)-2; i++ {
+		b[i] = alphabet[n%64]
+		n /= 64
+	}
+	return string(b)
 }
