@@ -324,19 +324,28 @@ func (w *world) loginVia(t testing.TB, c *caddy, user string) string {
 	return tok
 }
 
-// raw sends bytes as one HTTP/1.1 request over a fresh connection, so header
-// names reach Caddy exactly as written (Go's client would canonicalize them).
-func raw(t testing.TB, baseURL, request string) response {
+// dialAndSend opens a fresh connection to baseURL, with a 10 s deadline, and writes
+// request to it as is.
+func dialAndSend(t testing.TB, baseURL, request string) net.Conn {
 	t.Helper()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(baseURL, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.WriteString(conn, request); err != nil {
+		conn.Close()
 		t.Fatal(err)
 	}
+	return conn
+}
+
+// raw sends bytes as one HTTP/1.1 request over a fresh connection, so header
+// names reach Caddy exactly as written (Go's client would canonicalize them).
+func raw(t testing.TB, baseURL, request string) response {
+	t.Helper()
+	conn := dialAndSend(t, baseURL, request)
+	defer conn.Close()
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		t.Fatal(err)

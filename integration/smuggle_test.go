@@ -290,15 +290,8 @@ func h1Body(t *testing.T, baseURL, method, target, body string, lines ...string)
 // response Caddy sends until it closes the connection.
 func h1All(t *testing.T, baseURL, request string) []exchange {
 	t.Helper()
-	conn, err := net.Dial("tcp", strings.TrimPrefix(baseURL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := dialAndSend(t, baseURL, request)
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(conn, request); err != nil {
-		t.Fatal(err)
-	}
 	var out []exchange
 	br := bufio.NewReader(conn)
 	for {
