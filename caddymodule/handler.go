@@ -21,6 +21,16 @@ const (
 
 var identityHeaders = []string{headerOpenID, headerUnionID, headerPhone, headerCountryCode}
 
+// The same names as header map keys. setIdentity assigns them directly:
+// Header.Set would canonicalize each mixed-case name into a new string on
+// every request.
+var (
+	keyOpenID      = http.CanonicalHeaderKey(headerOpenID)
+	keyUnionID     = http.CanonicalHeaderKey(headerUnionID)
+	keyPhone       = http.CanonicalHeaderKey(headerPhone)
+	keyCountryCode = http.CanonicalHeaderKey(headerCountryCode)
+)
+
 // ServeHTTP strips client-sent identity, answers wxauth's own endpoints,
 // verifies the token and hands the request on with the verified identity.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
@@ -70,13 +80,18 @@ func (h *Handler) verify(r *http.Request) (auth.Identity, error) {
 
 // setIdentity hands id to the next handlers as headers and placeholders.
 func setIdentity(r *http.Request, id auth.Identity) {
-	r.Header.Set(headerOpenID, id.OpenID)
+	// One backing array for every value instead of a slice per header.
+	v := make([]string, 0, 4)
+	v = append(v, id.OpenID)
+	r.Header[keyOpenID] = v[0:1:1]
 	if id.UnionID != "" {
-		r.Header.Set(headerUnionID, id.UnionID)
+		v = append(v, id.UnionID)
+		r.Header[keyUnionID] = v[len(v)-1 : len(v) : len(v)]
 	}
 	if id.Phone != nil {
-		r.Header.Set(headerPhone, id.Phone.PhoneNumber)
-		r.Header.Set(headerCountryCode, id.Phone.CountryCode)
+		v = append(v, id.Phone.PhoneNumber, id.Phone.CountryCode)
+		r.Header[keyPhone] = v[len(v)-2 : len(v)-1 : len(v)-1]
+		r.Header[keyCountryCode] = v[len(v)-1 : len(v) : len(v)]
 	}
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if repl == nil {

@@ -224,20 +224,28 @@ func validClaims(now time.Time) map[string]any {
 }
 
 // craft signs claims with jwx under the given algorithm, key and kid: what an
-// attacker (or a buggy issuer) could produce.
+// attacker (or a buggy issuer) could produce. Claims go through encoding/json
+// as they are (time.Time as Unix seconds), so that they may be of any type.
 func craft(t testing.TB, claims map[string]any, alg jwa.SignatureAlgorithm, key any, kid string) string {
 	t.Helper()
-	tok := jwt.New()
+	payload := make(map[string]any, len(claims))
 	for k, v := range claims {
-		if err := tok.Set(k, v); err != nil {
-			t.Fatalf("set %s: %v", k, err)
+		if tm, ok := v.(time.Time); ok {
+			v = tm.Unix()
 		}
+		payload[k] = v
 	}
-	hdr := jws.NewHeaders()
-	if err := hdr.Set(jws.KeyIDKey, kid); err != nil {
+	body, err := json.Marshal(payload)
+	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := jwt.Sign(tok, jwt.WithKey(alg, key, jws.WithProtectedHeaders(hdr)))
+	hdr := jws.NewHeaders()
+	for k, v := range map[string]string{jws.KeyIDKey: kid, jws.TypeKey: "JWT"} {
+		if err := hdr.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := jws.Sign(body, jws.WithKey(alg, key, jws.WithProtectedHeaders(hdr)))
 	if err != nil {
 		t.Fatalf("sign: %v", err)
 	}

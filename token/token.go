@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -190,62 +191,113 @@ func (m *Manager) Issue(ctx context.Context, openid string) (string, Claims, err
 // Verify checks raw's signature against the key named by its "kid" with the
 // algorithm pinned to that key, and its iss, aud, exp, nbf and iat. Every
 // failure wraps ErrInvalid; a failure to reach the KeyStore does not.
+//
+// jwx parses the compact form and checks the signature; the claims are then
+// read into a fixed struct rather than through jwt.Parse, which would parse
+// the token a second time and decode its claims generically: that costs
+// 18 µs and 160 allocations, paid by every forged token (BENCH.md).
 func (m *Manager) Verify(ctx context.Context, raw string) (Claims, error) {
 	if len(raw) > MaxSize {
 		return Claims{}, fmt.Errorf("%w: longer than %d bytes", ErrInvalid, MaxSize)
 	}
-	// Only the compact form: reading the header costs decoding, no signature
-	// work, and tells which single key may have signed.
-	msg, err := jws.Parse([]byte(raw), jws.WithCompact())
+	payload, err := jws.Verify([]byte(raw), jws.WithCompact(), jws.WithContext(ctx), jws.WithKeyProvider(jws.KeyProviderFunc(m.keyFor)))
 	if err != nil {
-		return Claims{}, fmt.Errorf("%w: malformed: %w", ErrInvalid, err)
+		if errors.Is(err, ErrInvalid) || m.isStoreError(err) {
+			return Claims{}, err
+		}
+		return Claims{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	sigs := msg.Signatures()
-	if len(sigs) != 1 {
-		return Claims{}, fmt.Errorf("%w: want one signature, got %d", ErrInvalid, len(sigs))
+	var pc payloadClaims
+	if err := json.Unmarshal(payload, &pc); err != nil {
+		return Claims{}, fmt.Errorf("%w: claims: %w", ErrInvalid, err)
 	}
-	kid := sigs[0].ProtectedHeaders().KeyID()
+	now := m.cfg.Now()
+	iat, nbf, exp := time.Unix(pc.IssuedAt, 0).UTC(), time.Unix(pc.NotBefore, 0), time.Unix(pc.Expiry, 0).UTC()
+	switch {
+	case pc.Issuer != Issuer:
+		return Claims{}, fmt.Errorf("%w: iss %q is not %q", ErrInvalid, pc.Issuer, Issuer)
+	case len(pc.Audience) == 0:
+		return Claims{}, fmt.Errorf("%w: no aud", ErrInvalid)
+	case len(pc.Audience) != 1 || pc.Audience[0] != m.cfg.AppID:
+		return Claims{}, fmt.Errorf("%w: aud must name exactly this app, got %q", ErrInvalid, pc.Audience)
+	case pc.Subject == "":
+		return Claims{}, fmt.Errorf("%w: no sub", ErrInvalid)
+	case pc.ID == "":
+		return Claims{}, fmt.Errorf("%w: no jti", ErrInvalid)
+	case pc.IssuedAt <= 0 || pc.NotBefore <= 0 || pc.Expiry <= 0:
+		// 0 is also what a missing claim decodes to: both are refused.
+		return Claims{}, fmt.Errorf("%w: iat, nbf and exp are required and must be after 1970", ErrInvalid)
+	case !exp.After(iat):
+		return Claims{}, fmt.Errorf("%w: exp not after iat", ErrInvalid)
+	case !now.Before(exp.Add(m.cfg.Leeway)):
+		return Claims{}, fmt.Errorf("%w: expired at %s", ErrInvalid, exp.Format(time.RFC3339))
+	case nbf.After(now.Add(m.cfg.Leeway)):
+		return Claims{}, fmt.Errorf("%w: nbf is in the future: %s", ErrInvalid, nbf.UTC().Format(time.RFC3339))
+	case iat.After(now.Add(m.cfg.Leeway)):
+		return Claims{}, fmt.Errorf("%w: iat is in the future: %s", ErrInvalid, iat.Format(time.RFC3339))
+	}
+	return Claims{ID: pc.ID, OpenID: pc.Subject, IssuedAt: iat, ExpiresAt: exp}, nil
+}
+
+// keyFor is Verify's jws.KeyProvider: the one key the token's kid names, with
+// that key's pinned algorithm, never the header's.
+func (m *Manager) keyFor(ctx context.Context, sink jws.KeySink, sig *jws.Signature, _ *jws.Message) error {
+	hdr := sig.ProtectedHeaders()
+	kid := hdr.KeyID()
 	if kid == "" {
-		return Claims{}, fmt.Errorf("%w: no kid", ErrInvalid)
+		return fmt.Errorf("%w: no kid", ErrInvalid)
 	}
 	key, err := m.keys.verifier(ctx, kid)
 	if err != nil {
 		if errors.Is(err, ErrInvalid) {
-			return Claims{}, err
+			return err
 		}
-		return Claims{}, fmt.Errorf("token: verify: %w", err)
+		return &storeError{err}
 	}
-	tok, err := jwt.Parse([]byte(raw),
-		jwt.WithKey(key.alg, key.pub),
-		jwt.WithValidate(true),
-		jwt.WithIssuer(Issuer),
-		jwt.WithAudience(m.cfg.AppID),
-		jwt.WithAcceptableSkew(m.cfg.Leeway),
-		jwt.WithClock(jwt.ClockFunc(m.cfg.Now)),
-		jwt.WithRequiredClaim(jwt.SubjectKey),
-		jwt.WithRequiredClaim(jwt.JwtIDKey),
-		jwt.WithRequiredClaim(jwt.IssuedAtKey),
-		jwt.WithRequiredClaim(jwt.NotBeforeKey),
-		jwt.WithRequiredClaim(jwt.ExpirationKey),
-	)
-	if err != nil {
-		return Claims{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	if alg := hdr.Algorithm(); alg != key.alg {
+		return fmt.Errorf("%w: alg %q, but key %s signs with %q", ErrInvalid, alg, kid, key.alg)
 	}
-	// jwx checks presence and containment; these check values it lets pass:
-	// an empty sub or jti, an audience list naming other apps too, and time
-	// claims of 0, which its validators skip as "unset".
-	c := Claims{ID: tok.JwtID(), OpenID: tok.Subject(), IssuedAt: tok.IssuedAt().UTC(), ExpiresAt: tok.Expiration().UTC()}
-	switch aud := tok.Audience(); {
-	case c.OpenID == "":
-		return Claims{}, fmt.Errorf("%w: empty sub", ErrInvalid)
-	case c.ID == "":
-		return Claims{}, fmt.Errorf("%w: empty jti", ErrInvalid)
-	case len(aud) != 1:
-		return Claims{}, fmt.Errorf("%w: aud must name exactly one app, got %d", ErrInvalid, len(aud))
-	case c.IssuedAt.Unix() <= 0 || c.ExpiresAt.Unix() <= 0 || tok.NotBefore().Unix() <= 0:
-		return Claims{}, fmt.Errorf("%w: iat, nbf and exp must be after 1970", ErrInvalid)
-	case !c.ExpiresAt.After(c.IssuedAt):
-		return Claims{}, fmt.Errorf("%w: exp not after iat", ErrInvalid)
+	sink.Key(key.alg, key.pub)
+	return nil
+}
+
+// storeError marks a KeyStore failure inside jws.Verify's error chain, so
+// that Verify returns it without ErrInvalid.
+type storeError struct{ err error }
+
+func (e *storeError) Error() string { return "token: verify: " + e.err.Error() }
+func (e *storeError) Unwrap() error { return e.err }
+
+func (m *Manager) isStoreError(err error) bool {
+	var se *storeError
+	return errors.As(err, &se)
+}
+
+// payloadClaims is a token's payload as Verify reads it. Issue writes times
+// as whole seconds; a fractional or missing time fails or decodes as 0.
+type payloadClaims struct {
+	Issuer    string   `json:"iss"`
+	Audience  audience `json:"aud"`
+	Subject   string   `json:"sub"`
+	ID        string   `json:"jti"`
+	IssuedAt  int64    `json:"iat"`
+	NotBefore int64    `json:"nbf"`
+	Expiry    int64    `json:"exp"`
+}
+
+// audience is "aud": RFC 7519 allows a string or a list of strings.
+type audience []string
+
+func (a *audience) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*a = audience{one}
+		return nil
 	}
-	return c, nil
+	var list []string
+	if err := json.Unmarshal(b, &list); err != nil {
+		return fmt.Errorf("aud is neither a string nor a list of strings")
+	}
+	*a = list
+	return nil
 }
