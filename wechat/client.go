@@ -30,8 +30,18 @@ const (
 	maxAnswer = 1 << 20
 )
 
-// defaultHTTPClient bounds every call even when the caller's ctx has no deadline.
-var defaultHTTPClient = &http.Client{Timeout: 10 * time.Second}
+// defaultHTTPClient bounds every call even when the caller's ctx has no
+// deadline, and keeps enough idle connections to WeChat's one host for
+// concurrent logins: http.DefaultTransport keeps 2, so under load most calls
+// would open a new TLS connection to api.weixin.qq.com.
+var defaultHTTPClient = &http.Client{Timeout: 10 * time.Second, Transport: pooledTransport(256)}
+
+func pooledTransport(idle int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = idle
+	t.MaxIdleConnsPerHost = idle
+	return t
+}
 
 // Client calls WeChat for one AppID. The zero values of the optional fields
 // are usable defaults. The AppSecret never appears in an error or a log.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -609,5 +610,41 @@ func TestIsCodeMatchesOnlyWrappedAPIErrors(t *testing.T) {
 				t.Errorf("IsCode = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestConcurrentCallsReuseTheirConnections(t *testing.T) {
+	const concurrency = 32
+	var opened atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond) // a WeChat round trip, so that the calls overlap
+		reply(w, "application/json", `{"openid":"o1","session_key":"k1"}`)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c := &Client{AppID: testAppID, AppSecret: testSecret, BaseURL: srv.URL} // the default HTTP client
+	burst := func() {
+		var wg sync.WaitGroup
+		for range concurrency {
+			wg.Go(func() {
+				if _, err := c.Code2Session(context.Background(), "code"); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	burst()
+	first := opened.Load()
+	burst()
+	// With http.DefaultTransport's 2 idle connections per host, the second
+	// burst opens about concurrency-2 new ones.
+	if again := opened.Load() - first; again > 4 {
+		t.Errorf("a second burst of %d calls opened %d new connections (the first opened %d); want them reused", concurrency, again, first)
 	}
 }
