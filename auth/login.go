@@ -3,10 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
-
-	"github.com/wxauth/caddy-wxauth/session"
 )
 
 // maxCodeLen bounds client-sent codes; WeChat's are 32 characters.
@@ -54,12 +51,15 @@ func (s *Service) Login(ctx context.Context, code, clientIP string) (*Login, err
 	if err := s.cfg.Store.Push(ctx, s.sessKeysKey(sess.OpenID), s.seal.seal([]byte(sess.SessionKey)), s.cfg.SessionKeysKept, s.cfg.TokenTTL); err != nil {
 		return nil, storeError("keep session_key", err)
 	}
-	unionID, err := s.rememberUnionID(ctx, sess.OpenID, sess.UnionID)
+	// Rewritten even when unchanged: retention counts from the last login.
+	u, err := s.loadUser(ctx, sess.OpenID)
 	if err != nil {
 		return nil, err
 	}
-	hasPhone, err := s.touchPhone(ctx, sess.OpenID)
-	if err != nil {
+	if sess.UnionID != "" {
+		u.UnionID = sess.UnionID
+	}
+	if err := s.saveUser(ctx, sess.OpenID, u); err != nil {
 		return nil, err
 	}
 
@@ -72,8 +72,8 @@ func (s *Service) Login(ctx context.Context, code, clientIP string) (*Login, err
 		TokenType: "Bearer",
 		ExpiresIn: int64(claims.ExpiresAt.Sub(claims.IssuedAt) / time.Second),
 		OpenID:    sess.OpenID,
-		UnionID:   unionID,
-		HasPhone:  hasPhone,
+		UnionID:   u.UnionID,
+		HasPhone:  u.Phone != nil,
 	}, nil
 }
 
@@ -111,39 +111,4 @@ func (s *Service) limitLogin(ctx context.Context, clientIP string) error {
 		return newError(CodeRateLimited, "too many logins from this address, retry later", nil)
 	}
 	return nil
-}
-
-// rememberUnionID stores a unionid WeChat just told us, or returns the one
-// remembered from earlier (e.g. from /wx/profile).
-func (s *Service) rememberUnionID(ctx context.Context, openid, unionID string) (string, error) {
-	if unionID != "" {
-		if err := s.cfg.Store.Set(ctx, s.unionKey(openid), []byte(unionID), s.cfg.UserTTL); err != nil {
-			return "", storeError("keep unionid", err)
-		}
-		return unionID, nil
-	}
-	v, err := s.cfg.Store.Get(ctx, s.unionKey(openid))
-	switch {
-	case errors.Is(err, session.ErrNotFound):
-		return "", nil
-	case err != nil:
-		return "", storeError("read unionid", err)
-	}
-	return string(v), nil
-}
-
-// touchPhone reports whether openid has a phone bound and, if so, keeps the
-// binding for another UserTTL: retention counts from the last login.
-func (s *Service) touchPhone(ctx context.Context, openid string) (bool, error) {
-	v, err := s.cfg.Store.Get(ctx, s.phoneKey(openid))
-	switch {
-	case errors.Is(err, session.ErrNotFound):
-		return false, nil
-	case err != nil:
-		return false, storeError("read phone", err)
-	}
-	if err := s.cfg.Store.Set(ctx, s.phoneKey(openid), v, s.cfg.UserTTL); err != nil {
-		return false, storeError("keep phone", fmt.Errorf("refresh: %w", err))
-	}
-	return true, nil
 }

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -68,12 +67,18 @@ func (s *Service) Profile(ctx context.Context, id Identity, rawData, signature, 
 	if err != nil {
 		return nil, err
 	}
-	unionID, err := s.rememberUnionID(ctx, id.OpenID, info.UnionID)
+	u, err := s.loadUser(ctx, id.OpenID)
 	if err != nil {
 		return nil, err
 	}
+	if info.UnionID != "" {
+		u.UnionID = info.UnionID
+	}
+	if err := s.saveUser(ctx, id.OpenID, u); err != nil {
+		return nil, err
+	}
 	s.cache.remove(id.cacheKey)
-	return &Profile{OpenID: id.OpenID, UnionID: unionID, NickName: info.NickName, AvatarURL: info.AvatarURL}, nil
+	return &Profile{OpenID: id.OpenID, UnionID: u.UnionID, NickName: info.NickName, AvatarURL: info.AvatarURL}, nil
 }
 
 // eachSessionKey calls try with openid's recent session_keys, newest first,
@@ -100,14 +105,14 @@ func (s *Service) bindPhone(ctx context.Context, id Identity, info *wechat.Phone
 	if info.PhoneNumber == "" {
 		return nil, newError(CodeUpstreamError, "WeChat returned no phone number", errors.New("empty phoneNumber"))
 	}
-	p := &Phone{PhoneNumber: info.PhoneNumber, PurePhoneNumber: info.PurePhoneNumber, CountryCode: info.CountryCode}
-	v, err := json.Marshal(p)
+	u, err := s.loadUser(ctx, id.OpenID)
 	if err != nil {
-		return nil, fmt.Errorf("encode phone: %w", err)
+		return nil, err
 	}
-	if err := s.cfg.Store.Set(ctx, s.phoneKey(id.OpenID), v, s.cfg.UserTTL); err != nil {
-		return nil, storeError("bind phone", err)
+	u.Phone = &Phone{PhoneNumber: info.PhoneNumber, PurePhoneNumber: info.PurePhoneNumber, CountryCode: info.CountryCode}
+	if err := s.saveUser(ctx, id.OpenID, u); err != nil {
+		return nil, err
 	}
 	s.cache.remove(id.cacheKey)
-	return p, nil
+	return u.Phone, nil
 }

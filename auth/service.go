@@ -125,8 +125,7 @@ func (s *Service) JWKS(ctx context.Context) ([]byte, error) {
 
 // Store keys, all under KeyPrefix. Client-chosen strings (codes, IPs) are
 // hashed so they cannot shape the key space.
-func (s *Service) phoneKey(openid string) string { return s.cfg.KeyPrefix + "phone:" + openid }
-func (s *Service) unionKey(openid string) string { return s.cfg.KeyPrefix + "unionid:" + openid }
+func (s *Service) userKey(openid string) string { return s.cfg.KeyPrefix + "user:" + openid }
 func (s *Service) sessKeysKey(openid string) string {
 	return s.cfg.KeyPrefix + "session-keys:" + openid
 }

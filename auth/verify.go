@@ -3,9 +3,7 @@ package auth
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/wxauth/caddy-wxauth/session"
@@ -104,30 +102,10 @@ func (s *Service) load(ctx context.Context, id Identity) (Identity, error) {
 	} else if !errors.Is(err, session.ErrNotFound) {
 		return id, storeError("read revocation", err)
 	}
-	unionID, err := s.rememberUnionID(ctx, id.OpenID, "")
+	u, err := s.loadUser(ctx, id.OpenID)
 	if err != nil {
 		return id, err
 	}
-	id.UnionID = unionID
-	phone, err := s.phone(ctx, id.OpenID)
-	if err != nil {
-		return id, err
-	}
-	id.Phone = phone
+	id.UnionID, id.Phone = u.UnionID, u.Phone
 	return id, nil
-}
-
-func (s *Service) phone(ctx context.Context, openid string) (*Phone, error) {
-	v, err := s.cfg.Store.Get(ctx, s.phoneKey(openid))
-	switch {
-	case errors.Is(err, session.ErrNotFound):
-		return nil, nil
-	case err != nil:
-		return nil, storeError("read phone", err)
-	}
-	var p Phone
-	if err := json.Unmarshal(v, &p); err != nil {
-		return nil, storeError("decode phone", fmt.Errorf("%w", err))
-	}
-	return &p, nil
 }

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -49,15 +48,15 @@ func TestChangesMadeElsewhereAreSeenAfterCacheTTL(t *testing.T) {
 			return errors.As(err, &e) && e.Code == CodeUnauthorized
 		}},
 		{"a phone binding", func(t *testing.T, r *rig, id Identity) {
-			v, _ := json.Marshal(Phone{PhoneNumber: "13800138000", PurePhoneNumber: "13800138000", CountryCode: "86"})
-			if err := r.store.Set(context.Background(), r.svc.phoneKey(id.OpenID), v, time.Hour); err != nil {
+			p := &Phone{PhoneNumber: "13800138000", PurePhoneNumber: "13800138000", CountryCode: "86"}
+			if err := r.svc.saveUser(context.Background(), id.OpenID, user{Phone: p}); err != nil {
 				t.Fatal(err)
 			}
 		}, func(id Identity, err error) bool {
 			return err == nil && id.Phone != nil && id.Phone.PhoneNumber == "13800138000"
 		}},
 		{"a unionid", func(t *testing.T, r *rig, id Identity) {
-			if err := r.store.Set(context.Background(), r.svc.unionKey(id.OpenID), []byte("oUnion"), time.Hour); err != nil {
+			if err := r.svc.saveUser(context.Background(), id.OpenID, user{UnionID: "oUnion"}); err != nil {
 				t.Fatal(err)
 			}
 		}, func(id Identity, err error) bool {

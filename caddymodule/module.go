@@ -159,12 +159,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 	}
 
-	store, err := acquireStore(*h.Store, repl)
+	store, prefix, err := acquireStore(*h.Store, h.Store.Prefix+h.AppID+":", repl)
 	if err != nil {
 		return fmt.Errorf("wxauth: store: %w", err)
 	}
 	h.store = store
-	prefix := h.Store.Prefix + h.AppID + ":"
 
 	tokens, err := token.New(ctx, token.Config{
 		AppID:         h.AppID,

@@ -33,17 +33,23 @@ func (s *pooledStore) release() error {
 	return err
 }
 
-// acquireStore returns the pooled store for cfg, creating it on first use.
-// repl resolves placeholders in the Redis URL, which may hold a password.
-func acquireStore(cfg StoreConfig, repl *caddy.Replacer) (*pooledStore, error) {
+// acquireStore returns the pooled store for cfg, creating it on first use,
+// for a handler whose keys are namespaced by prefix, and the prefix to put
+// before those keys. repl resolves placeholders in the Redis URL, which may
+// hold a password.
+//
+// A memory store is one per prefix and its keys carry none: every user's
+// keys would otherwise repeat the prefix, a quarter of their memory.
+func acquireStore(cfg StoreConfig, prefix string, repl *caddy.Replacer) (*pooledStore, string, error) {
 	if cfg.Type != "redis" {
-		v, _, err := stores.LoadOrNew("memory", func() (caddy.Destructor, error) {
-			return &pooledStore{Store: session.NewMemory(), key: "memory"}, nil
+		key := "memory:" + prefix
+		v, _, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
+			return &pooledStore{Store: session.NewMemory(), key: key}, nil
 		})
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		return v.(*pooledStore), nil
+		return v.(*pooledStore), "", nil
 	}
 	rawURL := repl.ReplaceKnown(cfg.URL, "")
 	key := "redis:" + rawURL
@@ -55,7 +61,7 @@ func acquireStore(cfg StoreConfig, repl *caddy.Replacer) (*pooledStore, error) {
 		return &pooledStore{Store: session.NewRedis(client, ""), key: key, closer: client.Close}, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+		return nil, "", fmt.Errorf("redis: %w", err)
 	}
-	return v.(*pooledStore), nil
+	return v.(*pooledStore), prefix, nil
 }

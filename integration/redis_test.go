@@ -275,7 +275,7 @@ func TestEveryRedisKeyExpiresAndNoneHoldsASessionKeyInClear(t *testing.T) {
 		parts := strings.Split(k, ":")
 		kinds[parts[len(parts)-2]] = true
 	}
-	for _, kind := range []string{"session-keys", "phone", "revoked", "code", "login-rate", "signing-key"} {
+	for _, kind := range []string{"session-keys", "user", "revoked", "code", "login-rate", "signing-key"} {
 		if !kinds[kind] {
 			t.Errorf("no %q key among %v", kind, keys)
 		}
