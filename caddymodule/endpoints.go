@@ -79,6 +79,20 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
+// readForUser decodes the body into req and verifies the Bearer token: how
+// every endpoint that acts for a logged-in user starts.
+func (h *Handler) readForUser(w http.ResponseWriter, r *http.Request, req any, ev *event) (auth.Identity, error) {
+	if err := readJSON(w, r, req); err != nil {
+		return auth.Identity{}, err
+	}
+	id, err := h.verify(r)
+	if err != nil {
+		return auth.Identity{}, err
+	}
+	ev.openid = id.OpenID
+	return id, nil
+}
+
 // phoneRequest accepts the new getPhoneNumber code, or legacy encrypted data
 // under either the snake_case or WeChat's camelCase name.
 type phoneRequest struct {
@@ -91,14 +105,10 @@ type phoneRequest struct {
 func (h *Handler) servePhone(w http.ResponseWriter, r *http.Request) error {
 	return h.serveEndpoint(w, r, "phone", func(w http.ResponseWriter, r *http.Request, ev *event) (any, error) {
 		var req phoneRequest
-		if err := readJSON(w, r, &req); err != nil {
-			return nil, err
-		}
-		id, err := h.verify(r)
+		id, err := h.readForUser(w, r, &req, ev)
 		if err != nil {
 			return nil, err
 		}
-		ev.openid = id.OpenID
 		data := firstNonEmpty(req.EncryptedData, req.EncryptedDataCamel)
 		switch {
 		case req.Code != "":
@@ -124,14 +134,10 @@ type profileRequest struct {
 func (h *Handler) serveProfile(w http.ResponseWriter, r *http.Request) error {
 	return h.serveEndpoint(w, r, "profile", func(w http.ResponseWriter, r *http.Request, ev *event) (any, error) {
 		var req profileRequest
-		if err := readJSON(w, r, &req); err != nil {
-			return nil, err
-		}
-		id, err := h.verify(r)
+		id, err := h.readForUser(w, r, &req, ev)
 		if err != nil {
 			return nil, err
 		}
-		ev.openid = id.OpenID
 		raw, data := firstNonEmpty(req.RawData, req.RawDataCamel), firstNonEmpty(req.EncryptedData, req.EncryptedDataCamel)
 		if raw == "" || req.Signature == "" || data == "" || req.IV == "" {
 			return nil, invalidRequest(`"raw_data", "signature", "encrypted_data" and "iv" are required`)
