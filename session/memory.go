@@ -3,6 +3,7 @@ package session
 import (
 	"container/heap"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"hash/maphash"
 	"strconv"
@@ -73,14 +74,18 @@ type memoryShard struct {
 	expiry  expiryHeap // every entry of the shard, soonest expiry first
 }
 
+// memoryEntry is laid out to fill a 64-byte size class exactly: there is one
+// per key, so every byte counts at a million users.
 type memoryEntry struct {
-	key   string
+	key string
+	// val is a kindValue's value, or a kindList's items newest first, each
+	// as uvarint(len(item)) ‖ item: one allocation per list, not one per
+	// item plus one for the slice of them. len == cap, so no slack is held.
+	val   []byte
+	count int64 // kindCounter
+	exp   int64 // expiry on the timeline of Memory.now
+	index int32 // position in the shard's expiry heap; 2³¹ entries would be 128 GiB
 	kind  kind
-	val   []byte   // kindValue; len == cap so an append by a reader never writes into it
-	list  [][]byte // kindList, newest first
-	count int64    // kindCounter
-	exp   int64    // expiry on the timeline of Memory.now
-	index int      // position in the shard's expiry heap
 }
 
 // NewMemory returns an empty memory store; the zero Memory is not usable.
@@ -243,13 +248,15 @@ func (m *Memory) Push(_ context.Context, key string, value []byte, keep int, ttl
 	case e.kind != kindList:
 		return wrongKind("push", e.kind, kindList)
 	}
-	// A fresh slice rather than shifting in place: List hands out copies, so
-	// nothing else aliases e.list, but a fresh slice also drops items trimmed
-	// off the end for the garbage collector.
-	old := e.list[:min(len(e.list), keep-1)]
-	list := make([][]byte, 0, len(old)+1)
-	list = append(list, clone(value))
-	e.list = append(list, old...)
+	// A fresh encoding rather than shifting in place: it has to grow at the
+	// front anyway, and sizing it exactly frees the trimmed items' bytes.
+	old := listPrefix(e.val, keep-1)
+	var hdr [binary.MaxVarintLen64]byte
+	h := binary.PutUvarint(hdr[:], uint64(len(value)))
+	enc := make([]byte, 0, h+len(value)+len(old))
+	enc = append(enc, hdr[:h]...)
+	enc = append(enc, value...)
+	e.val = append(enc, old...)
 	s.expireAt(e, now+int64(ttl))
 	return nil
 }
@@ -273,16 +280,21 @@ func (m *Memory) List(_ context.Context, key string) ([][]byte, error) {
 		return nil, wrongKind("list", e.kind, kindList)
 	}
 	// One backing array for all items: two allocations whatever the length.
-	size := 0
-	for _, item := range e.list {
+	n, size := 0, 0
+	for rest := e.val; len(rest) > 0; n++ {
+		var item []byte
+		item, rest = nextItem(rest)
 		size += len(item)
 	}
 	buf := make([]byte, 0, size)
-	out := make([][]byte, len(e.list))
-	for i, item := range e.list {
+	out := make([][]byte, n)
+	rest := e.val
+	for i := range out {
+		var item []byte
+		item, rest = nextItem(rest)
 		start := len(buf)
 		buf = append(buf, item...)
-		out[i] = buf[start:len(buf):len(buf)]
+		out[i] = buf[start:len(buf):len(buf)] // an append by the caller reallocates
 	}
 	s.mu.RUnlock()
 	return out, nil
@@ -361,13 +373,13 @@ func (s *memoryShard) expireAt(e *memoryEntry, exp int64) {
 		heap.Push(&s.expiry, e)
 		return
 	}
-	heap.Fix(&s.expiry, e.index)
+	heap.Fix(&s.expiry, int(e.index))
 }
 
 func (s *memoryShard) remove(e *memoryEntry) {
 	delete(s.entries, e.key)
 	if e.index >= 0 {
-		heap.Remove(&s.expiry, e.index)
+		heap.Remove(&s.expiry, int(e.index))
 	}
 }
 
@@ -383,7 +395,25 @@ func (s *memoryShard) sweep(now int64) {
 }
 
 func (e *memoryEntry) setValue(value []byte) {
-	e.kind, e.val, e.list, e.count = kindValue, clone(value), nil, 0
+	e.kind, e.val, e.count = kindValue, clone(value), 0
+}
+
+// nextItem splits the first item off a list encoding. The encoding is only
+// ever built by Push, so it is well formed.
+func nextItem(enc []byte) (item, rest []byte) {
+	n, w := binary.Uvarint(enc)
+	end := w + int(n)
+	return enc[w:end], enc[end:]
+}
+
+// listPrefix returns the start of a list encoding that holds its first n
+// items, or all of it if it holds fewer.
+func listPrefix(enc []byte, n int) []byte {
+	rest := enc
+	for ; n > 0 && len(rest) > 0; n-- {
+		_, rest = nextItem(rest)
+	}
+	return enc[:len(enc)-len(rest)]
 }
 
 // clone copies b with len == cap, so appending to the copy always reallocates.
@@ -413,13 +443,13 @@ func (h expiryHeap) Less(i, j int) bool { return h[i].exp < h[j].exp }
 
 func (h expiryHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].index = i
-	h[j].index = j
+	h[i].index = int32(i)
+	h[j].index = int32(j)
 }
 
 func (h *expiryHeap) Push(x any) {
 	e := x.(*memoryEntry)
-	e.index = len(*h)
+	e.index = int32(len(*h))
 	*h = append(*h, e)
 }
 
