@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxauth/caddy-wxauth/internal/forgery"
 	"github.com/wxauth/caddy-wxauth/session"
 	"github.com/wxauth/caddy-wxauth/token"
 	"github.com/wxauth/caddy-wxauth/wechat"
@@ -99,7 +100,7 @@ func BenchmarkVerifyCold(b *testing.B) {
 func BenchmarkVerifyForged(b *testing.B) {
 	s := benchService(b)
 	forged := forgeSubject(b, benchToken(b, s, "o-bench-user-0123456789abcdef"))
-	benchRefused(b, s, distinct(forged, 1<<15))
+	benchRefused(b, s, forgery.Variants(forged, 1<<15))
 }
 
 // BenchmarkVerifyForgedReplayed is one forged token sent again and again,
@@ -112,7 +113,7 @@ func BenchmarkVerifyForgedReplayed(b *testing.B) {
 // BenchmarkVerifyGarbage is a Bearer value that is not a JWS at all, a new
 // one on every request.
 func BenchmarkVerifyGarbage(b *testing.B) {
-	benchRefused(b, benchService(b), distinct(strings.Repeat("x", 426), 1<<15))
+	benchRefused(b, benchService(b), forgery.Variants(strings.Repeat("x", 426), 1<<15))
 }
 
 func benchRefused(b *testing.B, s *Service, raws []string) {
@@ -127,24 +128,6 @@ func benchRefused(b *testing.B, s *Service, raws []string) {
 		}
 		i++
 	}
-}
-
-// distinct returns n variants of raw, six characters near its end replaced
-// by base64url digits of the index (the last two are left alone: they may
-// hold padding bits). For a token, that changes its signature.
-func distinct(raw string, n int) []string {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-	out := make([]string, n)
-	b := []byte(raw)
-	for i := range out {
-		x := i
-		for j := len(b) - 8; j < len(b)-2; j++ {
-			b[j] = alphabet[x%64]
-			x /= 64
-		}
-		out[i] = string(b)
-	}
-	return out
 }
 
 // forgeSubject swaps one character of the payload: still valid base64url

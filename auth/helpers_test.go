@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/wxauth/caddy-wxauth/internal/fakeclock"
 	"github.com/wxauth/caddy-wxauth/session"
 	"github.com/wxauth/caddy-wxauth/token"
 	"github.com/wxauth/caddy-wxauth/wechat"
@@ -20,24 +20,6 @@ const (
 	testSecret = "auth-test-app-secret"
 	testPrefix = "wxauth:" + testAppID + ":"
 )
-
-// testClock is a settable clock for the Service, its tokens and its store.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // countingStore counts reads, so a test can tell a cache hit from a store read.
 type countingStore struct {
@@ -54,7 +36,7 @@ func (s *countingStore) Get(ctx context.Context, key string) ([]byte, error) {
 type rig struct {
 	mock  *wxmock.Server
 	store *countingStore
-	clock *testClock
+	clock *fakeclock.Clock
 	svc   *Service
 }
 
@@ -65,7 +47,7 @@ type rigOptions struct {
 
 func newRig(t *testing.T, o rigOptions) *rig {
 	t.Helper()
-	clock := &testClock{t: time.Now()}
+	clock := fakeclock.New(time.Now())
 	mcfg := wxmock.Config{AppID: testAppID, AppSecret: testSecret}
 	if o.mock != nil {
 		o.mock(&mcfg)

@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/wxauth/caddy-wxauth/internal/forgery"
 	"github.com/wxauth/caddy-wxauth/wxmock"
 )
 
@@ -26,27 +27,32 @@ func (w *benchWriter) WriteHeader(int)             {}
 // noopNext stands in for reverse_proxy.
 var noopNext = caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
 
-// benchHandler provisions a Handler with the memory store against an
-// in-process wxmock, as Caddy would, and logs one user in through the real
-// login endpoint. It returns the handler and the user's token.
-func benchHandler(b *testing.B) (*Handler, string) {
-	b.Helper()
-	const appID, secret = "wx0123456789abcdef", "bench-app-secret"
-	mock := wxmock.New(wxmock.Config{AppID: appID, AppSecret: secret, UnionID: true})
+// provisionHandler provisions a Handler with the memory store against an
+// in-process wxmock made from cfg, as Caddy would.
+func provisionHandler(tb testing.TB, cfg wxmock.Config) (*Handler, *wxmock.Server) {
+	tb.Helper()
+	mock := wxmock.New(cfg)
 	srv := httptest.NewServer(mock)
-	b.Cleanup(srv.Close)
+	tb.Cleanup(srv.Close)
 
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	b.Cleanup(cancel)
-	h := &Handler{AppID: appID, AppSecret: secret, APIBase: srv.URL}
+	tb.Cleanup(cancel)
+	h := &Handler{AppID: cfg.AppID, AppSecret: cfg.AppSecret, APIBase: srv.URL}
 	if err := h.Provision(ctx); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() { h.Cleanup() })
+	tb.Cleanup(func() { h.Cleanup() })
 	// Caddy's logger at its default level; NewContext without a config hands
 	// out a development logger that would print every refusal at Debug.
 	h.logger = zap.NewNop()
+	return h, mock
+}
 
+// benchHandler provisions a Handler and logs one user in through the real
+// login endpoint. It returns the handler and the user's token.
+func benchHandler(b *testing.B) (*Handler, string) {
+	b.Helper()
+	h, mock := provisionHandler(b, wxmock.Config{AppID: "wx0123456789abcdef", AppSecret: "bench-app-secret", UnionID: true})
 	body := `{"code":"` + mock.Code("alice") + `"}`
 	r := httptest.NewRequest(http.MethodPost, "/wx/login", strings.NewReader(body))
 	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
@@ -103,7 +109,7 @@ func BenchmarkServeHTTPVerified(b *testing.B) {
 // after the signature check.
 func BenchmarkServeHTTPForged(b *testing.B) {
 	h, token := benchHandler(b)
-	benchForged(b, h, distinctTokens(forgePayload(token), 1<<15))
+	benchForged(b, h, forgery.Variants(forgePayload(token), 1<<15))
 }
 
 // BenchmarkServeHTTPForgedReplayed is one forged token sent again and
@@ -147,24 +153,6 @@ func forgePayload(token string) string {
 	}
 	parts[1] = string(p)
 	return strings.Join(parts, ".")
-}
-
-// distinctTokens returns n variants of token with six characters near the
-// end of the signature replaced by base64url digits of the index. The pool
-// is larger than wxauth's cache of refused tokens, so none is served from it.
-func distinctTokens(token string, n int) []string {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-	out := make([]string, n)
-	b := []byte(token)
-	for i := range out {
-		x := i
-		for j := len(b) - 8; j < len(b)-2; j++ {
-			b[j] = alphabet[x%64]
-			x /= 64
-		}
-		out[i] = string(b)
-	}
-	return out
 }
 
 // BenchmarkServeHTTPNoToken is a request without Authorization: the

@@ -13,7 +13,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"go.uber.org/zap"
 
 	"github.com/wxauth/caddy-wxauth/wxmock"
 )
@@ -50,19 +49,7 @@ const (
 
 func newEndpointFixture(tb testing.TB) *endpointFixture {
 	tb.Helper()
-	mock := wxmock.New(wxmock.Config{AppID: fuzzAppID, AppSecret: fuzzSecret})
-	srv := httptest.NewServer(mock)
-	tb.Cleanup(srv.Close)
-
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	tb.Cleanup(cancel)
-	h := &Handler{AppID: fuzzAppID, AppSecret: fuzzSecret, APIBase: srv.URL}
-	if err := h.Provision(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { h.Cleanup() })
-	h.logger = zap.NewNop() // the config-less context's dev logger prints every refusal
-
+	h, mock := provisionHandler(tb, wxmock.Config{AppID: fuzzAppID, AppSecret: fuzzSecret})
 	fx := &endpointFixture{h: h, mock: mock}
 	rec, called, err := fx.serve(http.MethodPost, "/wx/login", "", "application/json",
 		[]byte(`{"code":"`+mock.Code("alice")+`"}`))

@@ -18,10 +18,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/wxauth/caddy-wxauth/internal/proctest"
 	"github.com/wxauth/caddy-wxauth/internal/redistest"
 	"github.com/wxauth/caddy-wxauth/wxmock"
 )
@@ -30,24 +30,10 @@ import (
 var caddyBin, wxmockBin string
 
 func TestMain(m *testing.M) {
-	os.Exit(buildAndRun(m))
-}
-
-func buildAndRun(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "wxauth-examples-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	caddyBin, wxmockBin = filepath.Join(dir, "caddy"), filepath.Join(dir, "wxmock")
-	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "../cmd/caddy", "../cmd/wxmock")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building cmd/caddy and cmd/wxmock:", err)
-		return 1
-	}
-	return redistest.Run(m)
+	proctest.Main("wxauth-examples-", false, []string{"../cmd/caddy", "../cmd/wxmock"}, func(dir string) int {
+		caddyBin, wxmockBin = filepath.Join(dir, "caddy"), filepath.Join(dir, "wxmock")
+		return redistest.Run(m)
+	})
 }
 
 const (
@@ -119,11 +105,11 @@ func TestTheClusterScriptPassesAgainstARealRedis(t *testing.T) {
 	cmd.Env = append(caddyEnv(t),
 		"CADDY_BIN="+caddyBin, "WXMOCK_BIN="+wxmockBin,
 		"REDIS_URL="+redistest.URL(t), "WXAUTH_KEY_PREFIX="+redistest.Prefix(t))
-	out := &syncBuffer{}
+	out := &proctest.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
-	inProcessGroup(cmd)
+	proctest.InProcessGroup(cmd)
 	err := cmd.Run()
-	killProcessGroup(cmd)
+	proctest.Kill(cmd)
 	if ctx.Err() != nil {
 		t.Fatalf("run.sh did not finish within 45s:\n%s", out)
 	}
@@ -175,8 +161,8 @@ func TestEachLegacyUpstreamSeesTheLoggedInOpenIDAndNeverAForgedOne(t *testing.T)
 	env := []string{"WX_API_BASE=" + wechat.URL, "PHP_ROOT=" + filepath.Join(dir, "php")}
 	for i := range upstreams {
 		u := &upstreams[i]
-		u.site = fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		u.backend = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		u.site = fmt.Sprintf("127.0.0.1:%d", proctest.FreePort(t))
+		u.backend = fmt.Sprintf("127.0.0.1:%d", proctest.FreePort(t))
 		up := strings.ToUpper(u.name)
 		backendVar := up + "_UPSTREAM"
 		if u.name == "php" {
@@ -235,7 +221,7 @@ func TestTheMiniProgramLogsInRetriesOnceOn401AndBindsThePhoneWithoutLoggingIn(t 
 	}))
 	t.Cleanup(backend.Close)
 
-	port := freePort(t)
+	port := proctest.FreePort(t)
 	caddyfile := filepath.Join(t.TempDir(), "Caddyfile")
 	config := fmt.Sprintf(`{
 	admin off
@@ -276,46 +262,23 @@ func startCaddy(t *testing.T, config string, env []string, readyURL string) {
 	t.Helper()
 	cmd := exec.Command(caddyBin, "run", "--config", config, "--adapter", "caddyfile")
 	cmd.Env = env
-	logs := startProcess(t, "caddy", cmd)
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(readyURL + "/wx/.well-known/jwks.json"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("caddy did not serve %s within 30s:\n%s", readyURL, logs)
+	startProcess(t, "caddy", cmd).WaitOK(t, readyURL+"/wx/.well-known/jwks.json")
 }
 
-// startProcess starts cmd in its own process group and, when t ends,
-// interrupts the group, then kills whatever is left. Failing tests show its
-// output.
-func startProcess(t *testing.T, name string, cmd *exec.Cmd) *syncBuffer {
+// startProcess starts cmd in its own process group, stopped with it when t
+// ends. Failing tests show its output.
+func startProcess(t *testing.T, name string, cmd *exec.Cmd) *proctest.Process {
 	t.Helper()
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	inProcessGroup(cmd)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
+	proctest.InProcessGroup(cmd)
+	p := proctest.Start(t, name, cmd)
+	// Runs before Start's cleanup: stop first, so the output is complete.
 	t.Cleanup(func() {
-		interruptProcessGroup(cmd)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-		}
-		killProcessGroup(cmd)
-		<-done
+		p.Stop()
 		if t.Failed() {
-			t.Logf("%s output:\n%s", name, logs)
+			t.Logf("%s output:\n%s", name, p.Logs)
 		}
 	})
-	return logs
+	return p
 }
 
 func waitTCP(t *testing.T, addr string) {
@@ -329,34 +292,6 @@ func waitTCP(t *testing.T, addr string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("nothing listens on %s after 15s", addr)
-}
-
-// freePort returns a loopback port nobody listens on right now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // --- HTTP ---------------------------------------------------------------------

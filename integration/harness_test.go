@@ -4,7 +4,6 @@ package integration
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxauth/caddy-wxauth/internal/proctest"
 	"github.com/wxauth/caddy-wxauth/internal/redistest"
 	"github.com/wxauth/caddy-wxauth/wxmock"
 )
@@ -27,45 +27,16 @@ import (
 var caddyBin string
 
 func TestMain(m *testing.M) {
-	os.Exit(buildAndRun(m))
-}
-
-func buildAndRun(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "wxauth-it-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	caddyBin = filepath.Join(dir, "caddy")
-	args := []string{"build", "-o", caddyBin}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	build := exec.Command("go", append(args, "../cmd/caddy")...)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building cmd/caddy:", err)
-		return 1
-	}
-	return redistest.Run(m)
+	proctest.Main("wxauth-it-", raceEnabled, []string{"../cmd/caddy"}, func(dir string) int {
+		caddyBin = filepath.Join(dir, "caddy")
+		return redistest.Run(m)
+	})
 }
 
 const (
 	testAppID  = "wx1234567890abcdef"
 	testSecret = "s3cr3t-app-secret-0123456789abcdef"
 )
-
-// freePort returns a loopback port nobody listens on right now.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // upstream is a backend that records the headers of every request it gets.
 type upstream struct {
@@ -107,26 +78,7 @@ func (u *upstream) last(t testing.TB) http.Header {
 type caddy struct {
 	URL   string
 	Admin string
-	cmd   *exec.Cmd
-	logs  *syncBuffer
-	done  chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	*proctest.Process
 }
 
 // siteConfig is what a test puts in front of the upstream.
@@ -142,9 +94,9 @@ type siteConfig struct {
 func startCaddy(t testing.TB, sc siteConfig) *caddy {
 	t.Helper()
 	if sc.Port == 0 {
-		sc.Port = freePort(t)
+		sc.Port = proctest.FreePort(t)
 	}
-	admin := freePort(t)
+	admin := proctest.FreePort(t)
 	caddyfile := fmt.Sprintf(`{
 	admin 127.0.0.1:%d
 	auto_https off
@@ -176,57 +128,15 @@ func runCaddy(t testing.TB, caddyfile string, port, admin int) *caddy {
 	if err := os.WriteFile(path, []byte(caddyfile), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	cmd := exec.Command(caddyBin, "run", "--config", path, "--adapter", "caddyfile")
+	cmd.Env = append(os.Environ(), "WX_SECRET="+testSecret, "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
 	c := &caddy{
-		URL:   fmt.Sprintf("http://127.0.0.1:%d", port),
-		Admin: fmt.Sprintf("http://127.0.0.1:%d", admin),
-		logs:  &syncBuffer{},
-		done:  make(chan struct{}),
+		URL:     fmt.Sprintf("http://127.0.0.1:%d", port),
+		Admin:   fmt.Sprintf("http://127.0.0.1:%d", admin),
+		Process: proctest.Start(t, "caddy", cmd),
 	}
-	c.cmd = exec.Command(caddyBin, "run", "--config", path, "--adapter", "caddyfile")
-	c.cmd.Env = append(os.Environ(), "WX_SECRET="+testSecret, "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
-	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { c.cmd.Wait(); close(c.done) }()
-	t.Cleanup(c.stop)
-	c.waitReady(t)
+	c.WaitOK(t, c.URL+"/wx/.well-known/jwks.json")
 	return c
-}
-
-func (c *caddy) waitReady(t testing.TB) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-c.done:
-			t.Fatalf("caddy exited early:\n%s", c.logs)
-		default:
-		}
-		if resp, err := http.Get(c.URL + "/wx/.well-known/jwks.json"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("caddy did not become ready:\n%s", c.logs)
-}
-
-func (c *caddy) stop() {
-	select {
-	case <-c.done:
-		return
-	default:
-	}
-	c.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-c.done:
-	case <-time.After(10 * time.Second):
-		c.cmd.Process.Kill()
-		<-c.done
-	}
 }
 
 // world is a Caddy with wxauth between a fake WeChat and a recording upstream.

@@ -45,7 +45,7 @@ func TestASigningKeyFileRotatesByHandWithoutLoggingAnyoneOut(t *testing.T) {
 	}
 
 	// Rotate: the new key first signs, the old one still verifies.
-	w.caddy.stop()
+	w.caddy.Stop()
 	w.caddy = w.another(t, "signing_key "+writeKeys(t, newKey, oldKey))
 	newToken := w.login(t, "bob")
 	for name, tok := range map[string]string{"a token of the old key": oldToken, "a token of the new key": newToken} {
@@ -58,7 +58,7 @@ func TestASigningKeyFileRotatesByHandWithoutLoggingAnyoneOut(t *testing.T) {
 	}
 
 	// Remove the old key: its tokens are refused, the new key's are not.
-	w.caddy.stop()
+	w.caddy.Stop()
 	w.caddy = w.another(t, "signing_key "+writeKeys(t, newKey))
 	wantError(t, do(t, "GET", w.caddy.URL+"/api/me", oldToken, ""), 401, "unauthorized")
 	if r := do(t, "GET", w.caddy.URL+"/api/me", newToken, ""); r.Status != http.StatusOK {

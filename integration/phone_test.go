@@ -344,7 +344,7 @@ func TestPhoneAnswersEveryFailureWithTheSpecError(t *testing.T) {
 // the AppSecret or a session_key any of users was given.
 func (w *world) noSecretsLogged(t testing.TB, users ...string) {
 	t.Helper()
-	logs := w.caddy.logs.String()
+	logs := w.caddy.Logs.String()
 	if strings.Contains(logs, testSecret) {
 		t.Fatal("Caddy's log holds the AppSecret")
 	}

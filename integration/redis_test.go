@@ -36,7 +36,7 @@ func TestTwoInstancesOnOneRedisShareLoginsLogoutsAndKeys(t *testing.T) {
 	}
 
 	// A restart keeps every token valid: the signing key lives in Redis.
-	a.stop()
+	a.Stop()
 	a = w.another(t, cfg)
 	if r := do(t, "GET", a.URL+"/api/me", tok, ""); r.Status != http.StatusOK {
 		t.Fatalf("token after restarting A: %d %s", r.Status, r.Body)

@@ -959,7 +959,7 @@ func TestNoSecretAppearsInTheLogsOfPhoneProfileAndForgedTokenFlows(t *testing.T)
 	step("login with WeChat down", 502, do(t, "POST", base+"/wx/login", "", jsonBody(t, map[string]string{"code": loginCode})))
 	step("phone with WeChat down", 502, postJSON(t, base+"/wx/phone", carol, map[string]string{"code": phoneCode}))
 
-	logs := w.caddy.logs.String()
+	logs := w.caddy.Logs.String()
 	for _, want := range []string{`"level":"debug"`, `"level":"error"`, "decrypt_failed", "upstream_error", "invalid_code", "unauthorized", "upstream roundtrip"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the logs never mention %s, so this test proves less than it claims", want)

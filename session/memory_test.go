@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/wxauth/caddy-wxauth/internal/fakeclock"
 	"github.com/wxauth/caddy-wxauth/session"
 	"github.com/wxauth/caddy-wxauth/session/storetest"
 )
@@ -16,26 +16,8 @@ func TestMemoryHonoursTheStoreContract(t *testing.T) {
 	storetest.Run(t, func(*testing.T) session.Store { return session.NewMemory() })
 }
 
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func newMemoryWithClock() (*session.Memory, *fakeClock) {
-	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+func newMemoryWithClock() (*session.Memory, *fakeclock.Clock) {
+	clock := fakeclock.New(time.Unix(1_700_000_000, 0))
 	m := session.NewMemory()
 	m.Now = clock.Now
 	return m, clock

@@ -20,6 +20,8 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	"github.com/wxauth/caddy-wxauth/internal/fakeclock"
 )
 
 const testApp = "wxtestapp"
@@ -28,26 +30,6 @@ const testApp = "wxtestapp"
 // RotateEvery = 1h an epoch boundary is 10 minutes away.
 var t0 = time.Date(2025, 3, 1, 9, 50, 0, 0, time.UTC)
 
-// fakeClock is a settable clock shared by a test's Managers and its store.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock(t time.Time) *fakeClock { return &fakeClock{t: t} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 var errNotFound = errors.New("memstore: not found")
 
 func isNotFound(err error) bool { return errors.Is(err, errNotFound) }
@@ -55,7 +37,7 @@ func isNotFound(err error) bool { return errors.Is(err, errNotFound) }
 // memStore is an in-memory KeyStore that honours TTLs on a fake clock, counts
 // calls and can be told to fail.
 type memStore struct {
-	clock *fakeClock
+	clock *fakeclock.Clock
 
 	mu       sync.Mutex
 	items    map[string]memItem
@@ -72,7 +54,7 @@ type memItem struct {
 	expires time.Time
 }
 
-func newMemStore(clock *fakeClock) *memStore {
+func newMemStore(clock *fakeclock.Clock) *memStore {
 	return &memStore{clock: clock, items: make(map[string]memItem), ttls: make(map[string]time.Duration)}
 }
 
@@ -132,7 +114,7 @@ func (s *memStore) counts() (gets, setnxs int) {
 }
 
 // storeConfig is a generated-key Config: TTL 2h, rotation every hour, 30s leeway.
-func storeConfig(store *memStore, clock *fakeClock) Config {
+func storeConfig(store *memStore, clock *fakeclock.Clock) Config {
 	return Config{
 		AppID:       testApp,
 		TTL:         2 * time.Hour,
@@ -146,7 +128,7 @@ func storeConfig(store *memStore, clock *fakeClock) Config {
 }
 
 // pemConfig is a static-key Config: TTL 2h, 30s leeway.
-func pemConfig(pemData []byte, clock *fakeClock) Config {
+func pemConfig(pemData []byte, clock *fakeclock.Clock) Config {
 	return Config{
 		AppID:         testApp,
 		TTL:           2 * time.Hour,

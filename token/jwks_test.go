@@ -11,6 +11,8 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	"github.com/wxauth/caddy-wxauth/internal/fakeclock"
 )
 
 // jwksEntry is the part of a published JWK a test looks at; extra holds every
@@ -39,12 +41,12 @@ func parseJWKS(t *testing.T, out []byte) []jwksEntry {
 func TestJWKS(t *testing.T) {
 	ctx := context.Background()
 
-	staticClock := newClock(t0)
+	staticClock := fakeclock.New(t0)
 	edPEM, ecPEM := pemPKCS8(t, newEd25519(t)), pemSEC1(t, newECDSA(t, elliptic.P256()))
 	static := mustNew(t, pemConfig(append(append([]byte{}, edPEM...), ecPEM...), staticClock))
 	oldStatic := mustNew(t, pemConfig(ecPEM, staticClock))
 
-	storeClock := newClock(t0)
+	storeClock := fakeclock.New(t0)
 	store := newMemStore(storeClock)
 	generated := mustNew(t, storeConfig(store, storeClock))
 	prevToken, _ := mustIssue(t, generated, "o-user")
@@ -116,7 +118,7 @@ func TestJWKS(t *testing.T) {
 }
 
 func TestJWKSOfAFreshEpochListsTheKeyThatWillSign(t *testing.T) {
-	clock := newClock(t0)
+	clock := fakeclock.New(t0)
 	store := newMemStore(clock)
 	m := mustNew(t, storeConfig(store, clock))
 	clock.Advance(20 * time.Minute) // a new epoch, no token issued in it yet

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wxauth/caddy-wxauth/internal/fakeclock"
 )
 
 func TestSigningKeyPEM(t *testing.T) {
@@ -59,7 +61,7 @@ func TestSigningKeyPEM(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, err := New(context.Background(), pemConfig(tt.pem, newClock(t0)))
+			m, err := New(context.Background(), pemConfig(tt.pem, fakeclock.New(t0)))
 			if tt.wantAlg == "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("New = %v; want an error containing %q", err, tt.wantErr)
@@ -88,7 +90,7 @@ func TestKIDIsTheRFC7638Thumbprint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := mustNew(t, pemConfig(pemPKCS8(t, ed25519.NewKeyFromSeed(seed)), newClock(t0)))
+	m := mustNew(t, pemConfig(pemPKCS8(t, ed25519.NewKeyFromSeed(seed)), fakeclock.New(t0)))
 	raw, _ := mustIssue(t, m, "o-user")
 	if got, want := kidOf(t, raw), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"; got != want {
 		t.Fatalf("kid = %q; want %q", got, want)
@@ -96,7 +98,7 @@ func TestKIDIsTheRFC7638Thumbprint(t *testing.T) {
 }
 
 func TestSecondPEMKeyVerifiesTokensOfTheOldKey(t *testing.T) {
-	clock := newClock(t0)
+	clock := fakeclock.New(t0)
 	oldKey, newKey := pemPKCS8(t, newEd25519(t)), pemPKCS8(t, newECDSA(t, elliptic.P256()))
 	old := mustNew(t, pemConfig(oldKey, clock))
 	rotated := mustNew(t, pemConfig(append(append([]byte{}, newKey...), oldKey...), clock))
@@ -133,7 +135,7 @@ func TestSecondPEMKeyVerifiesTokensOfTheOldKey(t *testing.T) {
 }
 
 func TestGeneratedKeysRotateAndOldTokensKeepVerifying(t *testing.T) {
-	clock := newClock(t0) // 10 minutes before an epoch boundary
+	clock := fakeclock.New(t0) // 10 minutes before an epoch boundary
 	store := newMemStore(clock)
 	m := mustNew(t, storeConfig(store, clock))
 	ctx := context.Background()
@@ -185,7 +187,7 @@ func TestGeneratedKeysRotateAndOldTokensKeepVerifying(t *testing.T) {
 }
 
 func TestGeneratedKeyMissingFromTheStoreNoLongerVerifies(t *testing.T) {
-	clock := newClock(t0)
+	clock := fakeclock.New(t0)
 	store := newMemStore(clock)
 	m := mustNew(t, storeConfig(store, clock))
 	e := m.keys.(*storeKeys).epoch(clock.Now())
@@ -203,7 +205,7 @@ func TestManagersSharingAStoreAgreeOnKeys(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("a second manager uses the first one's key", func(t *testing.T) {
-		clock := newClock(t0)
+		clock := fakeclock.New(t0)
 		store := newMemStore(clock)
 		a := mustNew(t, storeConfig(store, clock))
 		b := mustNew(t, storeConfig(store, clock))
@@ -221,7 +223,7 @@ func TestManagersSharingAStoreAgreeOnKeys(t *testing.T) {
 	})
 
 	t.Run("the loser of the SetNX race adopts the winner's key", func(t *testing.T) {
-		clock := newClock(t0)
+		clock := fakeclock.New(t0)
 		store := newMemStore(clock)
 		var winner *Manager
 		// b has found no key and is about to store its own; a gets there first.
@@ -241,7 +243,7 @@ func TestManagersSharingAStoreAgreeOnKeys(t *testing.T) {
 	})
 
 	t.Run("managers starting at once all end up with one key", func(t *testing.T) {
-		clock := newClock(t0)
+		clock := fakeclock.New(t0)
 		store := newMemStore(clock)
 		const n = 8
 		kids := make([]string, n)
@@ -273,7 +275,7 @@ func TestManagersSharingAStoreAgreeOnKeys(t *testing.T) {
 	})
 
 	t.Run("a restarted instance verifies tokens issued before the restart", func(t *testing.T) {
-		clock := newClock(t0)
+		clock := fakeclock.New(t0)
 		store := newMemStore(clock)
 		before := mustNew(t, storeConfig(store, clock))
 		raw, issued := mustIssue(t, before, "o-user")
@@ -289,7 +291,7 @@ func TestManagersSharingAStoreAgreeOnKeys(t *testing.T) {
 	})
 
 	t.Run("a manager of another app_id on the same store refuses the token", func(t *testing.T) {
-		clock := newClock(t0)
+		clock := fakeclock.New(t0)
 		store := newMemStore(clock)
 		ours := mustNew(t, storeConfig(store, clock))
 		cfg := storeConfig(store, clock)
@@ -302,8 +304,8 @@ func TestManagersSharingAStoreAgreeOnKeys(t *testing.T) {
 }
 
 func TestGeneratedKeysAcceptAClockAheadAcrossTheBoundary(t *testing.T) {
-	behind := newClock(t0.Add(10*time.Minute - 5*time.Second)) // 5s before the boundary
-	ahead := newClock(behind.Now().Add(20 * time.Second))      // 15s past it
+	behind := fakeclock.New(t0.Add(10*time.Minute - 5*time.Second)) // 5s before the boundary
+	ahead := fakeclock.New(behind.Now().Add(20 * time.Second))      // 15s past it
 	store := newMemStore(behind)
 	verifier := mustNew(t, storeConfig(store, behind))
 	raw, _ := mustIssue(t, mustNew(t, storeConfig(store, ahead)), "o-user")
@@ -319,7 +321,7 @@ func TestStoreFailures(t *testing.T) {
 	// setup issues a token in epoch e, moves to epoch e+1 and starts a fresh
 	// manager there, so that verifying the token needs a store read.
 	setup := func(t *testing.T, notFound func(error) bool) (*Manager, *memStore, string) {
-		clock := newClock(t0)
+		clock := fakeclock.New(t0)
 		store := newMemStore(clock)
 		raw, _ := mustIssue(t, mustNew(t, storeConfig(store, clock)), "o-user")
 		clock.Advance(20 * time.Minute)
@@ -365,7 +367,7 @@ func TestStoreFailures(t *testing.T) {
 	})
 
 	t.Run("New reports an unreachable store", func(t *testing.T) {
-		clock := newClock(t0)
+		clock := fakeclock.New(t0)
 		store := newMemStore(clock)
 		store.setFail(down)
 		if _, err := New(ctx, storeConfig(store, clock)); !errors.Is(err, down) {
@@ -379,7 +381,7 @@ func TestStoreFailures(t *testing.T) {
 		{"a stored non-JSON value is an error, not an invalid token", `not json`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			clock := newClock(t0)
+			clock := fakeclock.New(t0)
 			store := newMemStore(clock)
 			e := (&storeKeys{every: time.Hour}).epoch(clock.Now())
 			if _, err := store.SetNX(ctx, fmt.Sprintf("wx:signing-key:%d", e), []byte(c.value), time.Hour); err != nil {
@@ -402,7 +404,7 @@ func forged(t testing.TB, kid string) string {
 }
 
 func TestForgedKIDsCostAtMostOneStoreReadPerEpochPerSecond(t *testing.T) {
-	clock := newClock(t0)
+	clock := fakeclock.New(t0)
 	store := newMemStore(clock)
 	m := mustNew(t, storeConfig(store, clock))
 	ctx := context.Background()
@@ -480,7 +482,7 @@ func mustIssueRaw(t testing.TB, m *Manager) string {
 // TestStoredKeyIsAPrivateJWK pins the store format other instances (and
 // other versions) read.
 func TestStoredKeyIsAPrivateJWK(t *testing.T) {
-	clock := newClock(t0)
+	clock := fakeclock.New(t0)
 	store := newMemStore(clock)
 	m := mustNew(t, storeConfig(store, clock))
 	e := m.keys.(*storeKeys).epoch(clock.Now())
@@ -499,7 +501,7 @@ func TestStoredKeyIsAPrivateJWK(t *testing.T) {
 // spellings of its kid that parse to the same epoch: the epoch only routes
 // the lookup, so every other spelling is refused.
 func TestGeneratedKIDMustMatchExactly(t *testing.T) {
-	clock := newClock(t0)
+	clock := fakeclock.New(t0)
 	m := mustNew(t, storeConfig(newMemStore(clock), clock))
 	key, err := m.keys.signer(context.Background())
 	if err != nil {

@@ -15,10 +15,12 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
+
+	"github.com/wxauth/caddy-wxauth/internal/fakeclock"
 )
 
 func TestNewRejectsIncompleteConfig(t *testing.T) {
-	clock := newClock(t0)
+	clock := fakeclock.New(t0)
 	pemData := pemPKCS8(t, newEd25519(t))
 	tests := []struct {
 		name   string
@@ -57,14 +59,14 @@ func TestNewFillsDefaults(t *testing.T) {
 }
 
 func TestIssueRefusesAnEmptyOpenID(t *testing.T) {
-	m := mustNew(t, pemConfig(pemPKCS8(t, newEd25519(t)), newClock(t0)))
+	m := mustNew(t, pemConfig(pemPKCS8(t, newEd25519(t)), fakeclock.New(t0)))
 	if raw, _, err := m.Issue(context.Background(), ""); err == nil {
 		t.Fatalf("Issue(\"\") = %q, nil; want an error", raw)
 	}
 }
 
 func TestIssuedTokenRoundTrips(t *testing.T) {
-	clock := newClock(t0.Add(500 * time.Millisecond)) // a fractional second must not leak into claims
+	clock := fakeclock.New(t0.Add(500 * time.Millisecond)) // a fractional second must not leak into claims
 	key := newEd25519(t)
 	m := mustNew(t, pemConfig(pemPKCS8(t, key), clock))
 	ctx := context.Background()
@@ -110,7 +112,7 @@ func TestIssuedTokenRoundTrips(t *testing.T) {
 }
 
 func TestIssueRoundsASubSecondTTLUp(t *testing.T) {
-	cfg := pemConfig(pemPKCS8(t, newEd25519(t)), newClock(t0))
+	cfg := pemConfig(pemPKCS8(t, newEd25519(t)), fakeclock.New(t0))
 	cfg.TTL = 1500 * time.Millisecond
 	m := mustNew(t, cfg)
 	_, c := mustIssue(t, m, "o-user")
@@ -123,7 +125,7 @@ func TestIssueRoundsASubSecondTTLUp(t *testing.T) {
 // builds one bad token against a static Ed25519 Manager; all must fail with
 // ErrInvalid.
 func TestVerifyRefusesForgedAndMalformedTokens(t *testing.T) {
-	clock := newClock(t0)
+	clock := fakeclock.New(t0)
 	key := newEd25519(t)
 	pub := key.Public().(ed25519.PublicKey)
 	m := mustNew(t, pemConfig(pemPKCS8(t, key), clock))
@@ -265,7 +267,7 @@ func TestVerifyRefusesForgedAndMalformedTokens(t *testing.T) {
 // TestVerifyPinsTheES256Algorithm repeats the algorithm attacks against a
 // P-256 key.
 func TestVerifyPinsTheES256Algorithm(t *testing.T) {
-	clock := newClock(t0)
+	clock := fakeclock.New(t0)
 	key := newECDSA(t, elliptic.P256())
 	m := mustNew(t, pemConfig(pemPKCS8(t, key), clock))
 	kid := m.keys.(*staticKeys).list[0].kid
@@ -297,7 +299,7 @@ func TestVerifyPinsTheES256Algorithm(t *testing.T) {
 }
 
 func TestVerifyAppliesTheLeewayAroundExpiry(t *testing.T) {
-	clock := newClock(t0)
+	clock := fakeclock.New(t0)
 	m := mustNew(t, pemConfig(pemPKCS8(t, newEd25519(t)), clock))
 	raw, c := mustIssue(t, m, "o-user")
 	tests := []struct {
@@ -325,10 +327,10 @@ func TestVerifyAppliesTheLeewayAroundExpiry(t *testing.T) {
 }
 
 func TestVerifyAcceptsAClockAheadWithinTheLeeway(t *testing.T) {
-	clock := newClock(t0)
+	clock := fakeclock.New(t0)
 	key := newEd25519(t)
 	m := mustNew(t, pemConfig(pemPKCS8(t, key), clock))
-	ahead := pemConfig(pemPKCS8(t, key), newClock(t0.Add(20*time.Second)))
+	ahead := pemConfig(pemPKCS8(t, key), fakeclock.New(t0.Add(20*time.Second)))
 	raw, _ := mustIssue(t, mustNew(t, ahead), "o-user")
 	if _, err := m.Verify(context.Background(), raw); err != nil {
 		t.Fatalf("a token from a clock 20s ahead was refused with a 30s leeway: %v", err)
@@ -339,7 +341,7 @@ func FuzzVerify(f *testing.F) {
 	// A fixed key and clock, so that seeds and stored crashers mean the same
 	// thing on every run.
 	key := ed25519.NewKeyFromSeed([]byte("caddy-wxauth fuzz seed 32 bytes!"))
-	clock := newClock(t0)
+	clock := fakeclock.New(t0)
 	m := mustNew(f, pemConfig(pemPKCS8(f, key), clock))
 	kid := m.keys.(*staticKeys).list[0].kid
 	// Built rather than issued, so that the genuine token (Ed25519 signatures

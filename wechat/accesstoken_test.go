@@ -14,27 +14,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wxauth/caddy-wxauth/internal/fakeclock"
 )
-
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Now()} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
 
 // fakeFetcher hands out t1, t2, … valid for life, after delay; the first
 // fail fetches fail.
@@ -243,7 +225,7 @@ func TestTokensAreRefreshedALittleBeforeTheyExpire(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := newFakeClock()
+			clock := fakeclock.New(time.Now())
 			start := clock.Now()
 			f := &fakeFetcher{life: tt.life, now: clock.Now}
 			s := NewSharedTokenSource(f.fetch, nil, "k")

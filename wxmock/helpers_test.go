@@ -11,9 +11,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/wxauth/caddy-wxauth/internal/fakeclock"
 )
 
 const (
@@ -21,29 +22,11 @@ const (
 	testSecret = "test-secret"
 )
 
-// fakeClock is a Config.Now that moves only when told.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // newTestServer returns a fake for testAppID on a fake clock; cfg may set
 // anything else.
-func newTestServer(t *testing.T, cfg Config) (*Server, *fakeClock) {
+func newTestServer(t *testing.T, cfg Config) (*Server, *fakeclock.Clock) {
 	t.Helper()
-	clock := &fakeClock{now: time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)}
+	clock := fakeclock.New(time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC))
 	if cfg.AppID == "" {
 		cfg.AppID = testAppID
 	}

@@ -21,7 +21,6 @@
 package redistest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -39,6 +38,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/wxauth/caddy-wxauth/internal/proctest"
 )
 
 const (
@@ -166,7 +167,7 @@ type Server struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has exited
-	log  lockedBuffer
+	log  proctest.SyncBuffer
 }
 
 // StartServer starts a redis-server for t alone, stopped when t ends. It
@@ -277,12 +278,12 @@ func (s *Server) start() error {
 		select {
 		case <-done:
 			s.cmd = nil
-			return fmt.Errorf("redis-server exited: %s", s.log.Tail())
+			return fmt.Errorf("redis-server exited: %s", tail(&s.log))
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			s.stop()
-			return fmt.Errorf("no PONG within %v: %s", startTimeout, s.log.Tail())
+			return fmt.Errorf("no PONG within %v: %s", startTimeout, tail(&s.log))
 		}
 	}
 }
@@ -335,30 +336,10 @@ func freePort() (int, error) {
 	return addr.Port, nil
 }
 
-// lockedBuffer collects the server's output, written by exec's copying
-// goroutines while a test may read it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) Reset() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.Reset()
-}
-
-// Tail returns the last lines of output, enough to say why a start failed.
-func (b *lockedBuffer) Tail() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	out := b.buf.String()
+// tail returns the last lines of the server's output, enough to say why a
+// start failed.
+func tail(log *proctest.SyncBuffer) string {
+	out := log.String()
 	if len(out) > 1000 {
 		out = out[len(out)-1000:]
 	}
