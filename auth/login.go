@@ -51,15 +51,25 @@ func (s *Service) Login(ctx context.Context, code, clientIP string) (*Login, err
 	if err := s.cfg.Store.Push(ctx, s.sessKeysKey(sess.OpenID), s.seal.seal([]byte(sess.SessionKey)), s.cfg.SessionKeysKept, s.cfg.TokenTTL); err != nil {
 		return nil, storeError("keep session_key", err)
 	}
-	// Rewritten even when unchanged: retention counts from the last login.
+	// Retention counts from the last login. The record is rewritten only for
+	// a new unionid; otherwise its TTL is renewed in place, so that a phone
+	// bound meanwhile through another instance is not overwritten by what
+	// this login read.
 	u, err := s.loadUser(ctx, sess.OpenID)
 	if err != nil {
 		return nil, err
 	}
-	if sess.UnionID != "" {
+	switch {
+	case sess.UnionID != "" && sess.UnionID != u.UnionID:
 		u.UnionID = sess.UnionID
+		err = s.saveUser(ctx, sess.OpenID, u)
+	case u != (user{}):
+		_, err = s.cfg.Store.Expire(ctx, s.userKey(sess.OpenID), s.cfg.UserTTL)
+		if err != nil {
+			err = storeError("keep user", err)
+		}
 	}
-	if err := s.saveUser(ctx, sess.OpenID, u); err != nil {
+	if err != nil {
 		return nil, err
 	}
 

@@ -1,9 +1,15 @@
 package auth
 
 import (
+	"context"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/wxauth/caddy-wxauth/session"
+	"github.com/wxauth/caddy-wxauth/wxmock"
 )
 
 func TestUserRecordRoundTrips(t *testing.T) {
@@ -42,5 +48,69 @@ func TestUserRecordRefusesOtherShapes(t *testing.T) {
 		if err := json.Unmarshal([]byte(rec), &u); err == nil {
 			t.Errorf("record %q decoded as %+v; want an error", rec, u)
 		}
+	}
+}
+
+func TestTheUserRecordLivesUserTTLFromTheLastLogin(t *testing.T) {
+	const userTTL = 10 * time.Hour
+	r := newRig(t, rigOptions{
+		mock: func(c *wxmock.Config) { c.UnionID = true },
+		auth: func(c *Config) { c.UserTTL = userTTL },
+	})
+	ctx := context.Background()
+	id, _ := r.identity(t, "alice")
+	if _, err := r.svc.PhoneByCode(ctx, id, r.mock.PhoneCode("alice", "13800138000")); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Advance(8 * time.Hour)
+	if l := r.login(t, "alice"); !l.HasPhone || l.UnionID == "" {
+		t.Fatalf("second login = %+v; want the phone and unionid remembered", l)
+	}
+	r.clock.Advance(8 * time.Hour) // 16h after the binding, 8h after the last login
+	if u, err := r.svc.loadUser(ctx, id.OpenID); err != nil || u.Phone == nil || u.UnionID == "" {
+		t.Fatalf("user 8h after the last login = %+v, %v; want it kept", u, err)
+	}
+	r.clock.Advance(userTTL - 8*time.Hour + time.Second)
+	if u, err := r.svc.loadUser(ctx, id.OpenID); err != nil || u != (user{}) {
+		t.Fatalf("user past user_ttl after the last login = %+v, %v; want it gone", u, err)
+	}
+}
+
+// interleavingStore runs then() after a Get of a user record has read it and
+// before it returns: another instance writing in between.
+type interleavingStore struct {
+	session.Store
+	then func()
+}
+
+func (s *interleavingStore) Get(ctx context.Context, key string) ([]byte, error) {
+	v, err := s.Store.Get(ctx, key)
+	if f := s.then; f != nil && strings.Contains(key, "user:") {
+		s.then = nil
+		f()
+	}
+	return v, err
+}
+
+func TestALoginDoesNotUndoAPhoneBoundWhileItRan(t *testing.T) {
+	var store *interleavingStore
+	r := newRig(t, rigOptions{
+		mock: func(c *wxmock.Config) { c.UnionID = true },
+		auth: func(c *Config) { store = &interleavingStore{Store: c.Store}; c.Store = store },
+	})
+	ctx := context.Background()
+	first := r.login(t, "alice")
+	bound := &Phone{PhoneNumber: "13800138000", PurePhoneNumber: "13800138000", CountryCode: "86"}
+	store.then = func() {
+		if err := r.svc.saveUser(ctx, first.OpenID, user{UnionID: first.UnionID, Phone: bound}); err != nil {
+			t.Error(err)
+		}
+	}
+	r.login(t, "alice")
+	if store.then != nil {
+		t.Fatal("the second login did not read the user record")
+	}
+	if u, err := r.svc.loadUser(ctx, first.OpenID); err != nil || u.Phone == nil || *u.Phone != *bound {
+		t.Fatalf("user after the login = %+v, %v; want the phone bound meanwhile", u, err)
 	}
 }

@@ -219,6 +219,21 @@ func (m *Memory) SetNX(_ context.Context, key string, value []byte, ttl time.Dur
 	return true, nil
 }
 
+// Expire makes key expire ttl from now, if it exists and has not expired.
+func (m *Memory) Expire(_ context.Context, key string, ttl time.Duration) (bool, error) {
+	if err := checkTTL("expire", ttl); err != nil {
+		return false, err
+	}
+	s, now := m.lockForWrite(key)
+	defer m.unlockAfterWrite(s, now)
+	e := s.live(key, now)
+	if e == nil {
+		return false, nil
+	}
+	s.expireAt(e, now+int64(ttl))
+	return true, nil
+}
+
 // Delete removes key; an absent key is not an error.
 func (m *Memory) Delete(_ context.Context, key string) error {
 	s, now := m.lockForWrite(key)

@@ -67,6 +67,18 @@ func (r *Redis) SetNX(ctx context.Context, key string, value []byte, ttl time.Du
 	return ok, nil
 }
 
+// Expire makes key expire ttl from now (PEXPIRE), if it exists.
+func (r *Redis) Expire(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if err := checkTTL("expire", ttl); err != nil {
+		return false, err
+	}
+	ok, err := r.client.PExpire(ctx, r.prefix+key, redisTTL(ttl)).Result()
+	if err != nil {
+		return false, fmt.Errorf("session: redis expire: %w", err)
+	}
+	return ok, nil
+}
+
 // Delete removes key; an absent key is not an error.
 func (r *Redis) Delete(ctx context.Context, key string) error {
 	if err := r.client.Del(ctx, r.prefix+key).Err(); err != nil {

@@ -28,6 +28,9 @@ type Store interface {
 	// SetNX stores value at key for ttl only if key is absent, and reports
 	// whether it did. Exactly one of many concurrent callers wins.
 	SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
+	// Expire makes key, of any kind, expire ttl from now without changing
+	// its value, and reports whether key existed.
+	Expire(ctx context.Context, key string, ttl time.Duration) (bool, error)
 	// Delete removes key; removing an absent key is not an error.
 	Delete(ctx context.Context, key string) error
 	// Push puts value at the front of the list at key, keeps only the newest

@@ -43,6 +43,9 @@ func Run(t *testing.T, newStore func(t *testing.T) session.Store) {
 		{"SetNX stores only when the key is absent", setNX},
 		{"SetNX wins again once the key has expired", setNXAfterExpiry},
 		{"Exactly one of 50 concurrent SetNX calls wins", setNXConcurrent},
+		{"Expire extends a key of any kind and keeps its value", expireExtends},
+		{"Expire shortens a key's TTL", expireShortens},
+		{"Expire of an absent or expired key reports false and creates nothing", expireAbsent},
 		{"Delete removes a key of any kind", deleteKinds},
 		{"Delete of an absent key is not an error", deleteAbsent},
 		{"Push keeps the newest keep items, newest first", pushKeeps},
@@ -145,6 +148,12 @@ func nonPositiveTTL(t *testing.T, s session.Store) {
 			{"SetNX", func(k string) error { _, err := s.SetNX(ctx, k, []byte("v"), ttl); return err }},
 			{"Push", func(k string) error { return s.Push(ctx, k, []byte("v"), 3, ttl) }},
 			{"Incr", func(k string) error { _, err := s.Incr(ctx, k, ttl); return err }},
+			{"Expire", func(k string) error {
+				mustSet(t, s, k, []byte("v"), longTTL)
+				defer s.Delete(ctx, k)
+				_, err := s.Expire(ctx, k, ttl)
+				return err
+			}},
 		} {
 			t.Run(fmt.Sprintf("%s with ttl %v", op.name, ttl), func(t *testing.T) {
 				key := fmt.Sprintf("k-%s-%d", op.name, ttl)
@@ -165,6 +174,56 @@ func valueExpires(t *testing.T, s session.Store) {
 		t.Fatalf("Get right after Set = %q, want v", got)
 	}
 	waitAbsent(t, s, "k")
+}
+
+func expireExtends(t *testing.T, s session.Store) {
+	ctx := t.Context()
+	mustSet(t, s, "v", []byte("value"), shortTTL)
+	mustPush(t, s, "l", "item")
+	if _, err := s.Expire(ctx, "l", shortTTL); err != nil {
+		t.Fatalf("Expire of the list before the test: %v", err)
+	}
+	mustIncr(t, s, "c", shortTTL)
+	for _, k := range []string{"v", "l", "c"} {
+		if ok, err := s.Expire(ctx, k, longTTL); err != nil || !ok {
+			t.Fatalf("Expire(%s) = %v, %v; want true", k, ok, err)
+		}
+	}
+	time.Sleep(2 * shortTTL)
+	if got := mustGet(t, s, "v"); string(got) != "value" {
+		t.Errorf("value after its first TTL = %q, want value (Expire extended it)", got)
+	}
+	if got := strs(mustList(t, s, "l")); len(got) != 1 || got[0] != "item" {
+		t.Errorf("list after its first TTL = %q, want [item]", got)
+	}
+	if got := mustGet(t, s, "c"); string(got) != "1" {
+		t.Errorf("counter after its first TTL = %q, want 1", got)
+	}
+}
+
+func expireShortens(t *testing.T, s session.Store) {
+	mustSet(t, s, "k", []byte("v"), longTTL)
+	if ok, err := s.Expire(t.Context(), "k", shortTTL); err != nil || !ok {
+		t.Fatalf("Expire = %v, %v; want true", ok, err)
+	}
+	waitAbsent(t, s, "k")
+}
+
+func expireAbsent(t *testing.T, s session.Store) {
+	ctx := t.Context()
+	if ok, err := s.Expire(ctx, "never-set", longTTL); err != nil || ok {
+		t.Fatalf("Expire of an absent key = %v, %v; want false", ok, err)
+	}
+	mustSet(t, s, "gone", []byte("v"), shortTTL)
+	waitAbsent(t, s, "gone")
+	if ok, err := s.Expire(ctx, "gone", longTTL); err != nil || ok {
+		t.Fatalf("Expire of an expired key = %v, %v; want false", ok, err)
+	}
+	for _, k := range []string{"never-set", "gone"} {
+		if _, err := s.Get(ctx, k); !errors.Is(err, session.ErrNotFound) {
+			t.Errorf("Get(%s) after Expire = %v, want ErrNotFound", k, err)
+		}
+	}
 }
 
 func setNX(t *testing.T, s session.Store) {
