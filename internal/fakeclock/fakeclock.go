@@ -7,6 +7,7 @@ import (
 	"time"
 )
 
+// Clock stands still until Advance or Set moves it.
 type Clock struct {
 	mu  sync.Mutex
 	now time.Time
