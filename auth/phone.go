@@ -67,14 +67,12 @@ func (s *Service) Profile(ctx context.Context, id Identity, rawData, signature, 
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.loadUser(ctx, id.OpenID)
+	u, err := s.updateUser(ctx, id.OpenID, func(u *user) {
+		if info.UnionID != "" {
+			u.UnionID = info.UnionID
+		}
+	})
 	if err != nil {
-		return nil, err
-	}
-	if info.UnionID != "" {
-		u.UnionID = info.UnionID
-	}
-	if err := s.saveUser(ctx, id.OpenID, u); err != nil {
 		return nil, err
 	}
 	s.cache.remove(id.cacheKey)
@@ -105,12 +103,10 @@ func (s *Service) bindPhone(ctx context.Context, id Identity, info *wechat.Phone
 	if info.PhoneNumber == "" {
 		return nil, newError(CodeUpstreamError, "WeChat returned no phone number", errors.New("empty phoneNumber"))
 	}
-	u, err := s.loadUser(ctx, id.OpenID)
+	u, err := s.updateUser(ctx, id.OpenID, func(u *user) {
+		u.Phone = &Phone{PhoneNumber: info.PhoneNumber, PurePhoneNumber: info.PurePhoneNumber, CountryCode: info.CountryCode}
+	})
 	if err != nil {
-		return nil, err
-	}
-	u.Phone = &Phone{PhoneNumber: info.PhoneNumber, PurePhoneNumber: info.PurePhoneNumber, CountryCode: info.CountryCode}
-	if err := s.saveUser(ctx, id.OpenID, u); err != nil {
 		return nil, err
 	}
 	s.cache.remove(id.cacheKey)

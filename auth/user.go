@@ -60,6 +60,16 @@ func (s *Service) loadUser(ctx context.Context, openid string) (user, error) {
 	return u, nil
 }
 
+// updateUser applies change to openid's record and writes it back.
+func (s *Service) updateUser(ctx context.Context, openid string, change func(*user)) (user, error) {
+	u, err := s.loadUser(ctx, openid)
+	if err != nil {
+		return u, err
+	}
+	change(&u)
+	return u, s.saveUser(ctx, openid, u)
+}
+
 // saveUser writes openid's record for another UserTTL. An empty record (no
 // unionid, no phone) is not written: most users would need none.
 func (s *Service) saveUser(ctx context.Context, openid string, u user) error {
