@@ -234,6 +234,38 @@ func (m *Memory) Expire(_ context.Context, key string, ttl time.Duration) (bool,
 	return true, nil
 }
 
+// Update runs change under key's shard lock, so no other write interleaves.
+// change must not call back into the store.
+func (m *Memory) Update(_ context.Context, key string, ttl time.Duration, change func(old []byte) ([]byte, error)) error {
+	if err := checkTTL("update", ttl); err != nil {
+		return err
+	}
+	s, now := m.lockForWrite(key)
+	defer m.unlockAfterWrite(s, now)
+	e := s.live(key, now)
+	var old []byte
+	if e != nil {
+		switch e.kind {
+		case kindValue:
+			old = clone(e.val)
+		case kindCounter: // a counter is its decimal text, as in Redis
+			old = strconv.AppendInt(nil, e.count, 10)
+		default:
+			return wrongKind("update", e.kind, kindValue)
+		}
+	}
+	value, err := change(old)
+	if err != nil || value == nil {
+		return err
+	}
+	if e == nil {
+		e = s.insert(key)
+	}
+	e.setValue(value)
+	s.expireAt(e, now+int64(ttl))
+	return nil
+}
+
 // Delete removes key; an absent key is not an error.
 func (m *Memory) Delete(_ context.Context, key string) error {
 	s, now := m.lockForWrite(key)

@@ -122,6 +122,63 @@ func (r *Redis) List(ctx context.Context, key string) ([][]byte, error) {
 	return out, nil
 }
 
+// maxUpdateTries bounds Update's optimistic retries; only a key rewritten
+// by others that many times in a row while change runs exhausts it.
+const maxUpdateTries = 64
+
+// Update is optimistic: WATCH key, GET it, run change, then SET PX in
+// MULTI/EXEC, which fails if key changed after the WATCH; then it starts
+// again. One key, so it is Cluster-safe.
+func (r *Redis) Update(ctx context.Context, key string, ttl time.Duration, change func(old []byte) ([]byte, error)) error {
+	if err := checkTTL("update", ttl); err != nil {
+		return err
+	}
+	k := r.prefix + key
+	for range maxUpdateTries {
+		var changeErr error
+		err := r.client.Watch(ctx, func(tx *redis.Tx) error {
+			old, err := tx.Get(ctx, k).Bytes()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return err
+			}
+			value, err := change(old)
+			if err != nil || value == nil {
+				changeErr = err
+				return nil
+			}
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Set(ctx, k, value, redisTTL(ttl))
+				return nil
+			})
+			return err
+		}, k)
+		switch {
+		case changeErr != nil:
+			return changeErr
+		case errors.Is(err, redis.TxFailedErr):
+			continue
+		case err != nil:
+			return fmt.Errorf("session: redis update: %w", err)
+		}
+		return nil
+	}
+	return fmt.Errorf("session: redis update: key changed by others %d times in a row", maxUpdateTries)
+}
+
+// EvictionPolicy returns the server's maxmemory-policy (CONFIG GET), which
+// managed Redis services may refuse to tell.
+func (r *Redis) EvictionPolicy(ctx context.Context) (string, error) {
+	kv, err := r.client.ConfigGet(ctx, "maxmemory-policy").Result()
+	if err != nil {
+		return "", fmt.Errorf("session: redis config get: %w", err)
+	}
+	policy, ok := kv["maxmemory-policy"]
+	if !ok {
+		return "", errors.New("session: redis config get: no maxmemory-policy in the answer")
+	}
+	return policy, nil
+}
+
 // incrScript counts and sets the window's expiry in one atomic step, so a
 // crash between the two can never leave a counter that lives forever. It
 // also repairs a counter found without an expiry (PTTL -1), whatever left it.

@@ -38,6 +38,13 @@ type Store interface {
 	Push(ctx context.Context, key string, value []byte, keep int, ttl time.Duration) error
 	// List returns the list at key, newest first; an absent key is an empty list.
 	List(ctx context.Context, key string) ([][]byte, error)
+	// Update replaces the value at key with what change makes of the current
+	// one (nil when key is absent or expired), atomically: when another
+	// writer changes key in between, change runs again on the new value, so
+	// no concurrent update is lost. The new value expires ttl from now; when
+	// change returns nil, key is left as it is. An error from change is
+	// returned as it is, and nothing is written.
+	Update(ctx context.Context, key string, ttl time.Duration, change func(old []byte) ([]byte, error)) error
 	// Incr adds one to the counter at key and returns the new count. A counter
 	// that did not exist starts at one and expires ttl from then (a fixed window).
 	Incr(ctx context.Context, key string, ttl time.Duration) (int64, error)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -52,6 +53,11 @@ func Run(t *testing.T, newStore func(t *testing.T) session.Store) {
 		{"Push with keep below one fails", pushBadKeep},
 		{"A list is gone once the TTL of its last Push has passed", listExpires},
 		{"List of an absent key is empty", listAbsent},
+		{"Update sees nil for an absent key and stores what change returns", updateAbsent},
+		{"Update hands change the current value and replaces it and its TTL", updateReplaces},
+		{"Update leaves the key alone when change returns nil or fails", updateNoWrite},
+		{"20 concurrent Updates of one key lose none", updateConcurrent},
+		{"Update of a list fails like Redis", updateList},
 		{"Incr starts at one and counts up", incrCounts},
 		{"100 concurrent Incr calls count to 100", incrConcurrent},
 		{"A counter restarts at one after its window", incrExpires},
@@ -389,6 +395,100 @@ func listAbsent(t *testing.T, s session.Store) {
 	got, err := s.List(t.Context(), "absent")
 	if err != nil || len(got) != 0 {
 		t.Fatalf("List(absent) = %q, %v; want empty, nil", got, err)
+	}
+}
+
+func updateAbsent(t *testing.T, s session.Store) {
+	var seen []byte
+	err := s.Update(t.Context(), "u", shortTTL, func(old []byte) ([]byte, error) {
+		seen = old
+		return []byte("new"), nil
+	})
+	if err != nil || seen != nil {
+		t.Fatalf("Update of an absent key: err %v, change saw %q; want nil, nil", err, seen)
+	}
+	if got := mustGet(t, s, "u"); string(got) != "new" {
+		t.Fatalf("Get = %q, want %q", got, "new")
+	}
+	waitAbsent(t, s, "u")
+}
+
+func updateReplaces(t *testing.T, s session.Store) {
+	mustSet(t, s, "u", []byte("old"), longTTL)
+	var seen string
+	err := s.Update(t.Context(), "u", shortTTL, func(old []byte) ([]byte, error) {
+		seen = string(old)
+		return append(old, "+1"...), nil
+	})
+	if err != nil || seen != "old" {
+		t.Fatalf("Update: err %v, change saw %q; want nil, %q", err, seen, "old")
+	}
+	if got := mustGet(t, s, "u"); string(got) != "old+1" {
+		t.Fatalf("Get = %q, want %q", got, "old+1")
+	}
+	waitAbsent(t, s, "u") // the TTL is Update's, not the old Set's
+}
+
+func updateNoWrite(t *testing.T, s session.Store) {
+	mustSet(t, s, "u", []byte("kept"), longTTL)
+	boom := errors.New("boom")
+	for _, tc := range []struct {
+		name    string
+		change  func([]byte) ([]byte, error)
+		wantErr error
+	}{
+		{"nil", func([]byte) ([]byte, error) { return nil, nil }, nil},
+		{"error", func([]byte) ([]byte, error) { return []byte("lost"), boom }, boom},
+	} {
+		if err := s.Update(t.Context(), "u", longTTL, tc.change); !errors.Is(err, tc.wantErr) {
+			t.Fatalf("%s: Update = %v, want %v", tc.name, err, tc.wantErr)
+		}
+		if got := mustGet(t, s, "u"); string(got) != "kept" {
+			t.Fatalf("%s: Get = %q, want %q", tc.name, got, "kept")
+		}
+	}
+	err := s.Update(t.Context(), "absent", longTTL, func([]byte) ([]byte, error) { return nil, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(t.Context(), "absent"); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("Get(absent) after a nil change = %q, %v; want ErrNotFound", got, err)
+	}
+}
+
+func updateConcurrent(t *testing.T, s session.Store) {
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			errs <- s.Update(t.Context(), "u", longTTL, func(old []byte) ([]byte, error) {
+				return fmt.Appendf(old, "%d,", i), nil
+			})
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := strings.Split(strings.TrimSuffix(string(mustGet(t, s, "u")), ","), ",")
+	slices.Sort(got)
+	if len(got) != n || len(slices.Compact(got)) != n {
+		t.Fatalf("after %d concurrent Updates the value holds %d distinct writes: %v", n, len(got), got)
+	}
+}
+
+func updateList(t *testing.T, s session.Store) {
+	mustPush(t, s, "l", "x")
+	err := s.Update(t.Context(), "l", longTTL, func([]byte) ([]byte, error) { return []byte("v"), nil })
+	if err == nil || errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("Update of a list = %v, want an error other than ErrNotFound", err)
+	}
+	if got := mustList(t, s, "l"); len(got) != 1 {
+		t.Fatalf("the list holds %v after a failed Update, want it unchanged", strs(got))
 	}
 }
 
