@@ -27,7 +27,7 @@ func httpCall(t *testing.T, srv *httptest.Server, method, path, body string) rep
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
-	r := decodeReply(t, resp.StatusCode, resp.Header, resp.Body)
+	r := decodeReply(t, req.URL.Path, resp.StatusCode, resp.Header, resp.Body)
 	if resp.StatusCode == http.StatusMethodNotAllowed && resp.Header.Get("Allow") == "" {
 		t.Errorf("405 without an Allow header")
 	}

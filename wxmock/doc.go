@@ -37,8 +37,17 @@
 //
 // # WeChat APIs
 //
-// All answer application/json with HTTP 200; failures are
-// {"errcode":N,"errmsg":"…, rid: …"} like WeChat's. Branch on errcode only.
+// All answer HTTP 200 with a JSON body, labelled as WeChat labels it:
+// text/plain from jscode2session (successes and errors alike), application/json
+// from the others. Failures are {"errcode":N,"errmsg":…} with errmsgs shaped
+// like the real ones, each with a fresh request id whose first group is the
+// answer's Unix time in hex:
+//
+//	jscode2session:       "invalid code, rid: 6523b9f1-5d3c8a20-1f9e0b47"
+//	cgi-bin/ and wxa/:    "system error rid: 6523b9f1-…", "appid missing rid: …"
+//	getuserphonenumber:   "invalid code hint: [EfJCIi5Rf-KaNtQA] rid: …"
+//
+// Branch on errcode only.
 //
 // GET /sns/jscode2session?appid=&secret=&js_code=&grant_type=authorization_code
 // (code2Session): {"openid","session_key"} plus "unionid" when
@@ -57,7 +66,8 @@
 // the old one at once, except that a forced refresh less than 30 s after the
 // previous one returns the current token unchanged (both as WeChat
 // documents). GET answers 43002 require POST method; a body that is not JSON
-// 47001; credential errors as for jscode2session.
+// (a form, or none) 41002 appid missing, as WeChat does; credential errors as
+// for jscode2session.
 //
 // GET /cgi-bin/token?grant_type=client_credential&appid=&secret=
 // (getAccessToken): every call issues a new token with expires_in =
@@ -68,12 +78,15 @@
 // POST /wxa/business/getuserphonenumber?access_token= {"code"[,"openid"]}
 // (getPhoneNumber): {"errcode":0,"errmsg":"ok","phone_info":{"phoneNumber",
 // "purePhoneNumber","countryCode","watermark":{"timestamp","appid"}}}.
-// countryCode is the JSON string "86" unless Config.CountryCodeNumber makes it
-// the number 86 (WeChat's docs show a number, its servers send a string).
-// Errors: 43002 on GET, 47001 body not JSON, 41008 no code, 40029 for a code
-// that is unknown, used or older than 5 minutes, and 40029 also when "openid"
-// names another user than the code was minted for (WeChat documents the check
-// but no errcode); that mismatch leaves the code unused.
+// countryCode is the JSON string "86", as real WeChat answers send it; only
+// Config.CountryCodeNumber (cmd/wxmock -country-code-number) makes it the
+// number 86 that WeChat's docs show, so clients can be tested against both.
+// Errors: 43002 on GET, 47001 body not JSON, 40029 for a body without a code
+// (the code is read from the body only: {} with ?code= in the query answers
+// 40029, as WeChat does) and for a code that is unknown, used or older than 5
+// minutes, and 40029 also when "openid" names another user than the code was
+// minted for (WeChat documents the check but no errcode); that mismatch leaves
+// the code unused.
 //
 // GET /wxa/checksession?access_token=&signature=&openid=&sig_method=hmac_sha256
 // (checkSessionKey): {"errcode":0,"errmsg":"ok"} when signature is the

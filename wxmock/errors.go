@@ -2,8 +2,11 @@ package wxmock
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"strings"
+	"time"
 )
 
 // WeChat error codes the fake answers with. The numbers and errmsg texts are
@@ -57,26 +60,71 @@ var errmsgs = map[int]string{
 	errInvalidSignature:   "invalid signature",
 }
 
+// wxError is how a WeChat API handler answers an error: it returns
+// wxError(errcode) and Server.api renders the body with errorBody, which
+// knows the errmsg shape of each API.
+type wxError int
+
 // apiError is WeChat's error body, sent with HTTP 200 like the real service.
 type apiError struct {
 	ErrCode int    `json:"errcode"`
 	ErrMsg  string `json:"errmsg"`
 }
 
-// newAPIError builds the body for errcode. Real errmsgs end in a request id
-// ("invalid code, rid: 6437cc6f-48613c7c-0bdbbd0d"); the fake appends one too
-// so that clients which compare errmsg verbatim fail here and not in production.
-func newAPIError(errcode int) apiError {
+// errorBody builds the answer the API at path gives for errcode. Real errmsgs
+// end in a request id, and the punctuation before it differs by API family;
+// the fake copies what published answers show, so that a client comparing
+// errmsg verbatim fails here and not in production:
+//
+//   - /sns/ (jscode2session): a comma — "appid missing, rid:
+//     67d92213-3415dc90-0e7f5926" (github.com/w7corp/easywechat/issues/2906,
+//     a JSON body POSTed to jscode2session), and "invalid code, rid: …",
+//     "code been used, rid: …", "invalid appid, rid: …" quoted in clients'
+//     code comments and test fixtures.
+//   - /cgi-bin/ and /wxa/: no comma — "appid missing rid:
+//     5f368647-37f5f5fd-763fff09" (w7corp/easywechat#1918), "invalid appid
+//     rid: 655d878c-2e41a3f4-65f9b9ba" (ArtisanCloud/PowerWeChat#413),
+//     "invalid credential, access_token is invalid or not latest rid: …"
+//     (Tishon1532/chatgpt-on-wechat-win#12), "access_token missing rid:
+//     66739825-3646610c-1b890536" from getuserphonenumber (kuif/xcx#1).
+//   - getuserphonenumber's 40029 has a hint before the rid: "invalid code
+//     hint: [hElexSDNRa-XiBFgA] rid: 632d16be-15ad5486-1e378de4"
+//     (binarywang/WxJava#2821; also kuif/xcx#1, JeffreySu/WeiXinMPSDK#2723).
+//
+// Where no answer was published (-1 from /sns/, anything from checksession)
+// the errmsg follows its family: "system error, rid: …" from jscode2session,
+// "system error rid: …" elsewhere.
+func (s *Server) errorBody(path string, errcode int) apiError {
 	msg, ok := errmsgs[errcode]
 	if !ok {
 		msg = fmt.Sprintf("wxmock injected error %d", errcode)
 	}
-	return apiError{ErrCode: errcode, ErrMsg: msg + ", rid: " + rid()}
+	if path == PathGetUserPhoneNumber && errcode == errInvalidCode {
+		msg += " hint: [" + hint() + "]"
+	}
+	sep := " "
+	if strings.HasPrefix(path, "/sns/") {
+		sep = ", "
+	}
+	return apiError{ErrCode: errcode, ErrMsg: msg + sep + "rid: " + rid(s.now())}
 }
 
-func rid() string {
-	var b [12]byte
+// rid returns a request id shaped like WeChat's: three groups of eight hex
+// digits, the first being the Unix time of the answer (in the captures above
+// it decodes to the day the answer was reported: 632d16be is 2022-09-23), the
+// other two random, so every answer gets its own.
+func rid(now time.Time) string {
+	var b [8]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
 	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:16] + "-" + h[16:]
+	return fmt.Sprintf("%08x-%s-%s", uint32(now.Unix()), h[:8], h[8:])
+}
+
+// hint returns a random hint like the ones in getuserphonenumber's errmsgs:
+// nine and six URL-safe base64 characters joined by "-" ("EfJCIi5Rf-KaNtQA").
+func hint() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	s := base64.RawURLEncoding.EncodeToString(b[:])
+	return s[:9] + "-" + s[9:15]
 }

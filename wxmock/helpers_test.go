@@ -80,18 +80,31 @@ func do(t *testing.T, h http.Handler, method, target string, body any) reply {
 		rd = bytes.NewReader(j)
 	}
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(method, target, rd))
-	return decodeReply(t, rec.Code, rec.Header(), rec.Body)
+	req := httptest.NewRequest(method, target, rd)
+	h.ServeHTTP(rec, req)
+	return decodeReply(t, req.URL.Path, rec.Code, rec.Header(), rec.Body)
 }
 
-func decodeReply(t *testing.T, status int, h http.Header, body io.Reader) reply {
+// wantContentType is how real WeChat labels the answers of the API at path:
+// text/plain from jscode2session, application/json from the rest (and from
+// the fake's own /mock/ endpoints).
+func wantContentType(path string) string {
+	if path == PathJSCode2Session {
+		return "text/plain"
+	}
+	return "application/json"
+}
+
+// decodeReply decodes the JSON answer to a request for path, after checking
+// that it carries the Content-Type WeChat would send.
+func decodeReply(t *testing.T, path string, status int, h http.Header, body io.Reader) reply {
 	t.Helper()
 	r := reply{status: status}
 	if status == http.StatusNoContent {
 		return r
 	}
-	if ct := h.Get("Content-Type"); ct != "application/json" {
-		t.Fatalf("Content-Type = %q, want application/json", ct)
+	if ct, want := h.Get("Content-Type"), wantContentType(path); ct != want {
+		t.Fatalf("%s: Content-Type = %q, want %q", path, ct, want)
 	}
 	dec := json.NewDecoder(body)
 	dec.UseNumber()

@@ -100,11 +100,11 @@ type sessionResponse struct {
 func (s *Server) jscode2session(r *http.Request) any {
 	q := r.URL.Query()
 	if errcode := s.checkCredentials(q.Get("appid"), q.Get("secret"), q.Get("grant_type"), "authorization_code"); errcode != 0 {
-		return newAPIError(errcode)
+		return wxError(errcode)
 	}
 	code := q.Get("js_code")
 	if code == "" {
-		return newAPIError(errCodeMissing)
+		return wxError(errCodeMissing)
 	}
 
 	s.mu.Lock()
@@ -112,13 +112,13 @@ func (s *Server) jscode2session(r *http.Request) any {
 	c := s.codes[code]
 	switch {
 	case c == nil || !s.now().Before(c.expires):
-		return newAPIError(errInvalidCode)
+		return wxError(errInvalidCode)
 	case c.used:
-		return newAPIError(errCodeBeenUsed)
+		return wxError(errCodeBeenUsed)
 	}
 	c.used = true
 	if c.errcode != 0 {
-		return newAPIError(c.errcode)
+		return wxError(c.errcode)
 	}
 
 	openid := s.OpenID(c.user)
@@ -161,7 +161,7 @@ func (s *Server) checkCredentials(appid, secret, grantType, wantGrant string) in
 // ones the query lacks, since the newer docs list them as a body.
 func (s *Server) checkSession(r *http.Request) any {
 	if errcode := s.checkAccessToken(r.URL.Query().Get("access_token")); errcode != 0 {
-		return newAPIError(errcode)
+		return wxError(errcode)
 	}
 	var p struct {
 		OpenID    string `json:"openid"`
@@ -178,9 +178,9 @@ func (s *Server) checkSession(r *http.Request) any {
 	p.SigMethod = cmp.Or(q.Get("sig_method"), p.SigMethod)
 	switch {
 	case p.SigMethod != "hmac_sha256":
-		return newAPIError(errInvalidArgs)
+		return wxError(errInvalidArgs)
 	case p.OpenID == "":
-		return newAPIError(errInvalidOpenID)
+		return wxError(errInvalidOpenID)
 	}
 
 	s.mu.Lock()
@@ -190,12 +190,12 @@ func (s *Server) checkSession(r *http.Request) any {
 	}
 	s.mu.Unlock()
 	if latest == "" {
-		return newAPIError(errInvalidSignature)
+		return wxError(errInvalidSignature)
 	}
 	mac := hmac.New(sha256.New, []byte(latest))
 	want := hex.EncodeToString(mac.Sum(nil))
 	if !hmac.Equal([]byte(p.Signature), []byte(want)) {
-		return newAPIError(errInvalidSignature)
+		return wxError(errInvalidSignature)
 	}
 	return apiError{ErrCode: 0, ErrMsg: "ok"}
 }

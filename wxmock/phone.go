@@ -69,34 +69,35 @@ func fullPhoneNumber(phone, countryCode string) string {
 }
 
 // getUserPhoneNumber is POST /wxa/business/getuserphonenumber
-// (getPhoneNumber). Unknown, expired and used codes all answer 40029, as on
-// WeChat. With "openid" in the body WeChat checks that the code belongs to
-// that user; its docs name no errcode for a mismatch, so the fake answers
-// 40029 too, and leaves the code unused — a client that sends the wrong user
-// must not burn the right user's code.
+// (getPhoneNumber). Missing, unknown, expired and used codes all answer
+// 40029, as on WeChat; a body that is not JSON answers 47001, as other /wxa/
+// APIs do (binarywang/WxJava#444). With "openid" in the body WeChat checks
+// that the code belongs to that user; its docs name no errcode for a
+// mismatch, so the fake answers 40029 too, and leaves the code unused — a
+// client that sends the wrong user must not burn the right user's code.
 func (s *Server) getUserPhoneNumber(r *http.Request) any {
 	if r.Method != http.MethodPost {
-		return newAPIError(errRequirePOST)
+		return wxError(errRequirePOST)
 	}
 	if errcode := s.checkAccessToken(r.URL.Query().Get("access_token")); errcode != 0 {
-		return newAPIError(errcode)
+		return wxError(errcode)
 	}
 	var req struct {
 		Code   string `json:"code"`
 		OpenID string `json:"openid"`
 	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, maxBody)).Decode(&req); err != nil {
-		return newAPIError(errDataFormat)
-	}
-	if req.Code == "" {
-		return newAPIError(errCodeMissing)
+		return wxError(errDataFormat)
 	}
 
+	// The code is read from the body only; a body without one ({}, even with
+	// ?code= in the query string) answers 40029 like an unknown code, as
+	// captured real answers show — not 41008.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.phoneCodes[req.Code]
-	if c == nil || c.used || !s.now().Before(c.expires) || (req.OpenID != "" && req.OpenID != c.openid) {
-		return newAPIError(errInvalidCode)
+	if req.Code == "" || c == nil || c.used || !s.now().Before(c.expires) || (req.OpenID != "" && req.OpenID != c.openid) {
+		return wxError(errInvalidCode)
 	}
 	c.used = true
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -86,7 +87,8 @@ func TestGetUserPhoneNumberAnswersEachDocumentedError(t *testing.T) {
 		{"GET instead of POST", http.MethodGet, phoneURL(tok), nil, errRequirePOST},
 		{"access_token missing", http.MethodPost, PathGetUserPhoneNumber, map[string]string{"code": "x"}, errAccessTokenMissing},
 		{"body not JSON", http.MethodPost, phoneURL(tok), "code=abc", errDataFormat},
-		{"code missing", http.MethodPost, phoneURL(tok), map[string]string{}, errCodeMissing},
+		{"body without a code", http.MethodPost, phoneURL(tok), map[string]string{}, errInvalidCode},
+		{"code in the query string, {} as the body", http.MethodPost, phoneURL(tok) + "&code=" + s.PhoneCode("alice", "13800138000"), map[string]string{}, errInvalidCode},
 		{"unknown code", http.MethodPost, phoneURL(tok), map[string]string{"code": "e31968a7f94cc5ee25fafc2aef2773f0bb8c3937b22520eb8ee345274d00c144"}, errInvalidCode},
 		{"code already used", http.MethodPost, phoneURL(tok), map[string]string{"code": used}, errInvalidCode},
 		{"code five minutes old", http.MethodPost, phoneURL(tok), map[string]string{"code": expired}, errInvalidCode},
@@ -113,5 +115,22 @@ func TestGetUserPhoneNumberRejectsAnotherUsersCodeWithoutBurningIt(t *testing.T)
 	r = do(t, s, http.MethodPost, phoneURL(tok), map[string]string{"code": code, "openid": s.OpenID("alice")})
 	if r.errcode() != 0 {
 		t.Errorf("alice's own redemption after the mismatch answered %v", r.body)
+	}
+}
+
+func TestGetUserPhoneNumberReadsTheCodeFromTheBodyOnly(t *testing.T) {
+	s, _ := newTestServer(t, Config{})
+	tok := mustToken(t, stableToken(t, s, false))
+	code := s.PhoneCode("alice", "13800138000")
+
+	r := do(t, s, http.MethodPost, phoneURL(tok)+"&code="+code, map[string]string{})
+	if r.errcode() != errInvalidCode {
+		t.Fatalf("{} with the code in the query string answered %v, want %d as WeChat does", r.body, errInvalidCode)
+	}
+	if msg := r.str("errmsg"); !strings.HasPrefix(msg, "invalid code hint: [") {
+		t.Errorf("errmsg = %q, want WeChat's \"invalid code hint: [...] rid: ...\"", msg)
+	}
+	if r := do(t, s, http.MethodPost, phoneURL(tok), map[string]string{"code": code}); r.errcode() != 0 {
+		t.Errorf("the code sent in the body afterwards answered %v; the query string must not have used it", r.body)
 	}
 }

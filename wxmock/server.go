@@ -135,9 +135,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // api wraps a WeChat API handler with what every call goes through: the call
-// counter, the configured latency and injected faults. A fault answers before
-// the request is read, so it consumes no code and issues no token — a client
-// that retries after -1 can retry with the same code.
+// counter, the configured latency, injected faults, and rendering the answer
+// (a wxError becomes that API's errmsg; every answer gets the API's
+// Content-Type). A fault answers before the request is read, so it consumes
+// no code and issues no token — a client that retries after -1 can retry
+// with the same code.
 func (s *Server) api(path string, h func(*http.Request) any) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
@@ -154,12 +156,42 @@ func (s *Server) api(path string, h func(*http.Request) any) http.Handler {
 			}
 		}
 
+		var v any
 		if errcode := s.takeFault(path); errcode != 0 {
-			writeJSON(w, http.StatusOK, newAPIError(errcode))
-			return
+			v = wxError(errcode)
+		} else {
+			v = h(r)
 		}
-		writeJSON(w, http.StatusOK, h(r))
+		if e, ok := v.(wxError); ok {
+			v = s.errorBody(path, int(e))
+		}
+		w.Header().Set("Content-Type", contentType(path))
+		writeBody(w, http.StatusOK, v)
 	})
+}
+
+// contentType is the Content-Type WeChat labels an API's answers with, errors
+// included; the body is JSON either way.
+//
+// jscode2session answers text/plain: captured answers show it, and Spring
+// clients ship a converter for it ("Fix WeChat Code2Session Server Response
+// Context-Type Bug" in github.com/FightingGuys/spring-wechat-miniprogram-security,
+// WeChatC2SJacksonHttpMessageConverter.java, which accepts text/plain). An
+// OAuth library was asked to accept the same from WeChat's other /sns/ API,
+// the OAuth token endpoint (github.com/panva/oauth4webapi/pull/155).
+//
+// The other four keep application/json: no capture or SDK found says
+// otherwise for them. Older reports of text/plain JSON from /cgi-bin/ and
+// /wxa/ concern other APIs — media downloads and QR codes answering an error
+// instead of a file (node-webot/wechat-api#126 and #138, Eric-Guo/wechat#184,
+// binarywang/WxJava#444). Go SDKs are no witness either way:
+// silenceper/wechat (util/http.go, util/error.go) unmarshals the body without
+// looking at Content-Type.
+func contentType(path string) string {
+	if path == PathJSCode2Session {
+		return "text/plain"
+	}
+	return "application/json"
 }
 
 func (s *Server) takeFault(path string) int {
@@ -255,6 +287,11 @@ func (s *Server) now() time.Time { return s.cfg.Now() }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	writeBody(w, status, v)
+}
+
+// writeBody writes v as JSON under whatever Content-Type the caller has set.
+func writeBody(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false) // WeChat does not escape '&' in URLs

@@ -99,7 +99,8 @@ func TestStableTokenAnswersEachDocumentedError(t *testing.T) {
 		want   int
 	}{
 		{"GET instead of POST", http.MethodGet, nil, errRequirePOST},
-		{"body not JSON", http.MethodPost, "grant_type=client_credential", errDataFormat},
+		{"body a form, not JSON: WeChat finds no appid", http.MethodPost, "grant_type=client_credential&appid=" + testAppID + "&secret=" + testSecret, errAppIDMissing},
+		{"no body at all", http.MethodPost, "", errAppIDMissing},
 		{"appid missing", http.MethodPost, body("client_credential", "", testSecret), errAppIDMissing},
 		{"wrong appid", http.MethodPost, body("client_credential", "wx0000000000000000", testSecret), errInvalidAppID},
 		{"secret missing", http.MethodPost, body("client_credential", testAppID, ""), errAppSecretMissing},

@@ -58,7 +58,7 @@ func parseFlags(args []string, getenv func(string) string, output io.Writer) (op
 	fs.BoolVar(&o.unionID, "unionid", false, "include unionid in jscode2session answers")
 	fs.DurationVar(&o.latency, "latency", 0, "delay added to every WeChat API call")
 	fs.DurationVar(&o.tokenTTL, "token-ttl", 2*time.Hour, "access_token lifetime (expires_in)")
-	fs.BoolVar(&o.countryCodeNumber, "country-code-number", false, "send phone_info.countryCode as a JSON number, as WeChat's docs show, instead of a string")
+	fs.BoolVar(&o.countryCodeNumber, "country-code-number", false, "send phone_info.countryCode as a JSON number (86), the form WeChat's docs show; real WeChat answers send a string (\"86\"), which is the default")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"io"
 	"log"
 	"net"
@@ -59,6 +61,20 @@ func TestParseFlags(t *testing.T) {
 				t.Errorf("options = %+v, want %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestCountryCodeNumberHelpSaysRealAnswersSendAString(t *testing.T) {
+	var help bytes.Buffer
+	if _, err := parseFlags([]string{"-h"}, func(string) string { return "" }, &help); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h returned %v, want flag.ErrHelp", err)
+	}
+	_, after, ok := strings.Cut(help.String(), "-country-code-number")
+	line, _, _ := strings.Cut(strings.TrimLeft(after, "\n\t "), "\n")
+	for _, want := range []string{"number", "docs", "real WeChat answers send a string"} {
+		if !ok || !strings.Contains(line, want) {
+			t.Errorf("help for -country-code-number = %q, want it to mention %q", line, want)
+		}
 	}
 }
 

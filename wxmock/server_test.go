@@ -1,0 +1,60 @@
+package wxmock
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+)
+
+func TestEachAPILabelsItsAnswersWithTheContentTypeWeChatSends(t *testing.T) {
+	s, _ := newTestServer(t, Config{})
+	tok := mustToken(t, stableToken(t, s, false))
+	key := login(t, s, "alice").str("session_key")
+
+	tests := []struct {
+		name   string
+		fault  int // injected with Fail on path before the call, when non-zero
+		path   string
+		method string
+		target string
+		body   string
+		want   string
+	}{
+		{name: "jscode2session success is text/plain", path: PathJSCode2Session, method: http.MethodGet,
+			target: sessionURL(testAppID, testSecret, s.Code("alice"), "authorization_code"), want: "text/plain"},
+		{name: "jscode2session error is text/plain", path: PathJSCode2Session, method: http.MethodGet,
+			target: sessionURL(testAppID, testSecret, "0716AVll20uHk94SLDml27etM946AVlq", "authorization_code"), want: "text/plain"},
+		{name: "jscode2session injected fault is text/plain", fault: errSystemBusy, path: PathJSCode2Session, method: http.MethodGet,
+			target: sessionURL(testAppID, testSecret, s.Code("alice"), "authorization_code"), want: "text/plain"},
+		{name: "stable_token is application/json", path: PathStableToken, method: http.MethodPost, target: PathStableToken,
+			body: `{"grant_type":"client_credential","appid":"` + testAppID + `","secret":"` + testSecret + `"}`, want: "application/json"},
+		{name: "stable_token error is application/json", path: PathStableToken, method: http.MethodGet, target: PathStableToken,
+			want: "application/json"},
+		{name: "token is application/json", path: PathToken, method: http.MethodGet,
+			target: PathToken + "?grant_type=client_credential&appid=" + testAppID + "&secret=" + testSecret, want: "application/json"},
+		{name: "getuserphonenumber is application/json", path: PathGetUserPhoneNumber, method: http.MethodPost,
+			target: phoneURL(tok), body: `{"code":"` + s.PhoneCode("alice", "13800138000") + `"}`, want: "application/json"},
+		{name: "checksession is application/json", path: PathCheckSession, method: http.MethodGet,
+			target: PathCheckSession + "?" + url.Values{"access_token": {tok}, "openid": {s.OpenID("alice")},
+				"signature": {sessionSignature(key, "")}, "sig_method": {"hmac_sha256"}}.Encode(),
+			want: "application/json"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.fault != 0 {
+				s.Fail(tt.path, tt.fault, 1)
+			}
+			rec := httptest.NewRecorder()
+			s.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.target, bytes.NewBufferString(tt.body)))
+			if got := rec.Header().Get("Content-Type"); got != tt.want {
+				t.Errorf("Content-Type = %q, want %q", got, tt.want)
+			}
+			if !json.Valid(rec.Body.Bytes()) {
+				t.Errorf("body %q is not JSON; WeChat's labels change, its bodies do not", rec.Body.String())
+			}
+		})
+	}
+}
