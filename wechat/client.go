@@ -33,8 +33,14 @@ const (
 // defaultHTTPClient bounds every call even when the caller's ctx has no
 // deadline, and keeps enough idle connections to WeChat's one host for
 // concurrent logins: http.DefaultTransport keeps 2, so under load most calls
-// would open a new TLS connection to api.weixin.qq.com.
-var defaultHTTPClient = &http.Client{Timeout: 10 * time.Second, Transport: pooledTransport(256)}
+// would open a new TLS connection to api.weixin.qq.com. It follows no
+// redirect: WeChat's APIs answer in place, and a 307 would resend the
+// AppSecret (stable_token's body, jscode2session's query) to wherever it points.
+var defaultHTTPClient = &http.Client{
+	Timeout:       10 * time.Second,
+	Transport:     pooledTransport(256),
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
 
 func pooledTransport(idle int) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()

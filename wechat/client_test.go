@@ -648,3 +648,28 @@ func TestConcurrentCallsReuseTheirConnections(t *testing.T) {
 		t.Errorf("a second burst of %d calls opened %d new connections (the first opened %d); want them reused", concurrency, again, first)
 	}
 }
+
+func TestARedirectIsNotFollowedSoTheAppSecretGoesNowhereElse(t *testing.T) {
+	var elsewhere atomic.Int64
+	thief := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		reply(w, "application/json", `{"access_token":"stolen","expires_in":7200}`)
+	}))
+	t.Cleanup(thief.Close)
+	for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, thief.URL+r.URL.RequestURI(), status)
+			})
+			if _, err := c.FetchAccessToken(t.Context(), false); err == nil {
+				t.Fatal("a redirected stable_token succeeded")
+			}
+			if _, err := c.Code2Session(t.Context(), "code"); err == nil {
+				t.Fatal("a redirected jscode2session succeeded")
+			}
+			if n := elsewhere.Load(); n != 0 {
+				t.Fatalf("the redirect target received %d requests", n)
+			}
+		})
+	}
+}

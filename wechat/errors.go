@@ -11,10 +11,13 @@ import (
 const (
 	CodeBusy               = -1
 	CodeInvalidCredential  = 40001 // access_token invalid
+	CodeInvalidAppID       = 40013
 	CodeInvalidAccessToken = 40014
 	CodeInvalidCode        = 40029
 	CodeCodeUsed           = 40163
 	CodeUserBlocked        = 40226
+	CodeInvalidAppSecret   = 40125
+	CodeIPNotAllowed       = 40164 // the caller's IP is not in the app's API allowlist
 	CodeAccessTokenExpired = 42001
 	CodeRateLimited        = 45011
 	CodeInvalidSignature   = 87009 // checksession: the session_key is not the user's current one
