@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -130,7 +129,6 @@ func newService(t testing.TB, store session.Store, wechatURL string) *auth.Servi
 	ctx := context.Background()
 	tokens, err := token.New(ctx, token.Config{
 		AppID: appID, TTL: 2 * time.Hour, Store: store,
-		IsNotFound: func(err error) bool { return errors.Is(err, session.ErrNotFound) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -267,7 +265,6 @@ func TestMemoryVerifiedTokenCache(t *testing.T) {
 	svc := newService(t, store, "http://127.0.0.1:1")
 	tokens, err := token.New(ctx, token.Config{
 		AppID: appID, TTL: 2 * time.Hour, Store: store,
-		IsNotFound: func(err error) bool { return errors.Is(err, session.ErrNotFound) },
 	})
 	if err != nil {
 		t.Fatal(err)

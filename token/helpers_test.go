@@ -11,9 +11,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
+	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
 	"github.com/wxauth/caddy-wxauth/internal/fakeclock"
+	"github.com/wxauth/caddy-wxauth/internal/faultstore"
 )
 
 const testApp = "wxtestapp"
@@ -30,102 +30,69 @@ const testApp = "wxtestapp"
 // RotateEvery = 1h an epoch boundary is 10 minutes away.
 var t0 = time.Date(2025, 3, 1, 9, 50, 0, 0, time.UTC)
 
-var errNotFound = errors.New("memstore: not found")
+// newStore is a memory store on clock, wrapped to count calls, fail on demand
+// and lose its data.
+func newStore(clock *fakeclock.Clock) *faultstore.Store { return faultstore.Memory(clock.Now) }
 
-func isNotFound(err error) bool { return errors.Is(err, errNotFound) }
+// reads is how many store reads (Get and List) store has served.
+func reads(store *faultstore.Store) int { return store.Calls(faultstore.Get, faultstore.List) }
 
-// memStore is an in-memory KeyStore that honours TTLs on a fake clock, counts
-// calls and can be told to fail.
-type memStore struct {
-	clock *fakeclock.Clock
-
-	mu       sync.Mutex
-	items    map[string]memItem
-	gets     int
-	setnxs   int
-	ttls     map[string]time.Duration
-	fail     error  // returned by every call when set
-	onSetNX  func() // called once, before the next SetNX takes effect
-	setnxWon int
-}
-
-type memItem struct {
-	value   []byte
-	expires time.Time
-}
-
-func newMemStore(clock *fakeclock.Clock) *memStore {
-	return &memStore{clock: clock, items: make(map[string]memItem), ttls: make(map[string]time.Duration)}
-}
-
-func (s *memStore) Get(_ context.Context, key string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.gets++
-	if s.fail != nil {
-		return nil, s.fail
-	}
-	it, ok := s.items[key]
-	if !ok || !s.clock.Now().Before(it.expires) {
-		return nil, errNotFound
-	}
-	return append([]byte(nil), it.value...), nil
-}
-
-func (s *memStore) SetNX(_ context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
-	s.mu.Lock()
-	hook := s.onSetNX
-	s.onSetNX = nil
-	s.mu.Unlock()
-	if hook != nil {
-		hook()
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.setnxs++
-	if s.fail != nil {
-		return false, s.fail
-	}
-	if it, ok := s.items[key]; ok && s.clock.Now().Before(it.expires) {
-		return false, nil
-	}
-	s.items[key] = memItem{value: append([]byte(nil), value...), expires: s.clock.Now().Add(ttl)}
-	s.ttls[key] = ttl
-	s.setnxWon++
-	return true, nil
-}
-
-func (s *memStore) delete(key string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.items, key)
-}
-
-func (s *memStore) setFail(err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fail = err
-}
-
-func (s *memStore) counts() (gets, setnxs int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.gets, s.setnxs
-}
-
-// storeConfig is a generated-key Config: TTL 2h, rotation every hour, 30s leeway.
-func storeConfig(store *memStore, clock *fakeclock.Clock) Config {
+// storeConfig is a generated-key Config: TTL 2h, rotation every hour, 30s
+// leeway. Its Manager builds a Keyring of its own.
+func storeConfig(store *faultstore.Store, clock *fakeclock.Clock) Config {
 	return Config{
 		AppID:       testApp,
 		TTL:         2 * time.Hour,
 		Store:       store,
 		KeyPrefix:   "wx:",
-		IsNotFound:  isNotFound,
 		RotateEvery: time.Hour,
 		Leeway:      30 * time.Second,
 		Now:         clock.Now,
 	}
 }
+
+// keyringConfig is storeConfig's KeyringConfig.
+func keyringConfig(store *faultstore.Store, clock *fakeclock.Clock) KeyringConfig {
+	return KeyringConfig{
+		Store:       store,
+		KeyPrefix:   "wx:",
+		TTL:         2 * time.Hour,
+		RotateEvery: time.Hour,
+		Leeway:      30 * time.Second,
+		Now:         clock.Now,
+	}
+}
+
+// mustKeyring is a Keyring without the background check, so that a test
+// decides when it checks; closed when the test ends.
+func mustKeyring(t testing.TB, cfg KeyringConfig) *Keyring {
+	t.Helper()
+	k, err := newKeyring(cfg)
+	if err != nil {
+		t.Fatalf("newKeyring: %v", err)
+	}
+	t.Cleanup(func() { k.Close() })
+	return k
+}
+
+// withKeyring is a Manager config for testApp that uses k.
+func withKeyring(k *Keyring, clock *fakeclock.Clock) Config {
+	return Config{AppID: testApp, TTL: 2 * time.Hour, Keyring: k, Leeway: 30 * time.Second, Now: clock.Now}
+}
+
+// keyringOf returns the Keyring of a generated-key Manager.
+func keyringOf(t testing.TB, m *Manager) *Keyring {
+	t.Helper()
+	k, ok := m.keys.(*Keyring)
+	if !ok {
+		t.Fatalf("the manager's keys are %T, not a Keyring", m.keys)
+	}
+	return k
+}
+
+// signerKey and listKey are the store keys of epoch e under storeConfig's prefix.
+func signerKey(e int64) string { return fmt.Sprintf("wx:signing-key:%d", e) }
+func listKey(e int64) string   { return fmt.Sprintf("wx:public-keys:%d", e) }
 
 // pemConfig is a static-key Config: TTL 2h, 30s leeway.
 func pemConfig(pemData []byte, clock *fakeclock.Clock) Config {

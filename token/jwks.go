@@ -10,8 +10,10 @@ import (
 
 // JWKS returns the JSON Web Key Set of the public keys that verify tokens now.
 // Each key carries kid, alg and use "sig"; the signing key comes first. With
-// SigningKeyPEM that is every configured key; with a Store, every epoch's key
-// that may still have valid tokens. A store failure is returned as an error.
+// SigningKeyPEM that is every configured key; with generated keys, every key
+// known for the epochs that may still have valid tokens, the store's lists
+// re-read every few seconds. While the store cannot be read the keys held in
+// memory are served; the store's error is returned only when none is.
 func (m *Manager) JWKS(ctx context.Context) ([]byte, error) {
 	keys, err := m.keys.public(ctx)
 	if err != nil {

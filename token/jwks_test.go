@@ -47,7 +47,7 @@ func TestJWKS(t *testing.T) {
 	oldStatic := mustNew(t, pemConfig(ecPEM, staticClock))
 
 	storeClock := fakeclock.New(t0)
-	store := newMemStore(storeClock)
+	store := newStore(storeClock)
 	generated := mustNew(t, storeConfig(store, storeClock))
 	prevToken, _ := mustIssue(t, generated, "o-user")
 	storeClock.Advance(20 * time.Minute) // next epoch: two keys verify now
@@ -119,7 +119,7 @@ func TestJWKS(t *testing.T) {
 
 func TestJWKSOfAFreshEpochListsTheKeyThatWillSign(t *testing.T) {
 	clock := fakeclock.New(t0)
-	store := newMemStore(clock)
+	store := newStore(clock)
 	m := mustNew(t, storeConfig(store, clock))
 	clock.Advance(20 * time.Minute) // a new epoch, no token issued in it yet
 	out, err := m.JWKS(context.Background())

@@ -40,13 +40,6 @@ type Claims struct {
 	ExpiresAt time.Time // "exp"
 }
 
-// KeyStore keeps generated signing keys so that every instance sharing it signs
-// and verifies with the same keys. session.Store satisfies it.
-type KeyStore interface {
-	Get(ctx context.Context, key string) ([]byte, error)
-	SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
-}
-
 // Config configures a Manager.
 type Config struct {
 	// AppID is the token's audience ("aud"): a token issued for one app_id is
@@ -60,26 +53,31 @@ type Config struct {
 	// "PRIVATE KEY" (Ed25519 or ECDSA P-256) or SEC1 "EC PRIVATE KEY"
 	// (P-256). The first signs; all verify (rotation by hand: put the new key
 	// first and keep the old one until its tokens have expired). Each key's
-	// kid is its RFC 7638 thumbprint. When empty, keys are generated and kept
-	// in Store, and Store is then ignored.
+	// kid is its RFC 7638 thumbprint. When empty, keys are generated and
+	// shared through Keyring or Store; when set, those are ignored.
 	SigningKeyPEM []byte
-	// Store and KeyPrefix hold generated keys; Store is required without
-	// SigningKeyPEM. Epoch e's key (e = floor(now / RotateEvery)) is kept at
-	// KeyPrefix + "signing-key:" + e as a JSON JWK, private part included,
-	// so the store must be as private as the AppSecret.
+	// Keyring holds generated keys (see NewKeyring). It outlives Managers, so
+	// that what an instance knows of keys survives a config reload: build one
+	// per store, KeyPrefix and TTL and hand it to each new Manager. Its TTL
+	// must be at least TTL, and its Leeway should be this Leeway (it bounds
+	// the clock skew tolerated across a key rotation). With a Keyring, Store,
+	// KeyPrefix and RotateEvery must be unset: they are the Keyring's.
+	Keyring *Keyring
+	// Store and KeyPrefix hold generated keys when Keyring is nil: the
+	// Manager builds a Keyring of its own over them (see KeyringConfig for
+	// the store keys), which checks the store only when it signs, and is
+	// forgotten with the Manager. That suits one process and tests; instances
+	// whose configs are reloaded should share a Keyring. The store holds
+	// private keys, so it must be as private as the AppSecret.
 	Store     KeyStore
 	KeyPrefix string
-	// IsNotFound reports whether an error from Store.Get means "no such key"
-	// (for session.Store: errors.Is(err, session.ErrNotFound)). Other errors
-	// mean the store is unavailable: Verify then returns them without
-	// wrapping ErrInvalid, so that callers can answer 503 instead of 401.
-	// When nil, every Get error counts as not found, and an unreachable store
-	// makes tokens look invalid.
-	IsNotFound func(error) bool
-	// RotateEvery is how often a generated key is replaced. Old public keys keep
-	// verifying until the tokens they signed have expired. Default 24h.
+	// RotateEvery is how often a generated key is replaced, for the Keyring
+	// built over Store. Old public keys keep verifying until the tokens they
+	// signed have expired. Default 24h.
 	RotateEvery time.Duration
-	// Leeway is the clock skew tolerated on exp, nbf and iat. Default 30s.
+	// Leeway is the clock skew tolerated on nbf and iat, so that a token from
+	// an instance whose clock runs ahead is accepted. It does not extend exp:
+	// a token is refused from its exp on. Default 30s.
 	Leeway time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
@@ -88,13 +86,13 @@ type Config struct {
 // Manager issues and verifies tokens. It is safe for concurrent use.
 type Manager struct {
 	cfg  Config    // with defaults filled in
-	keys keySource // static PEM keys or generated keys in cfg.Store
+	keys keySource // static PEM keys or a Keyring
 }
 
-// New checks cfg, loads or creates the signing keys and returns a Manager.
-// Without SigningKeyPEM it reads (or creates) the current key in Store, so an
-// unreachable store fails here rather than at the first login.
-func New(ctx context.Context, cfg Config) (*Manager, error) {
+// New checks cfg and returns a Manager. It parses SigningKeyPEM but does not
+// touch the store: generated keys are read or created by the first Issue,
+// Verify or JWKS, so that a config loads while the store is down.
+func New(_ context.Context, cfg Config) (*Manager, error) {
 	if cfg.AppID == "" {
 		return nil, errors.New("token: AppID is required")
 	}
@@ -103,9 +101,6 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	}
 	if cfg.RotateEvery < 0 || cfg.Leeway < 0 {
 		return nil, fmt.Errorf("token: RotateEvery (%s) and Leeway (%s) must not be negative", cfg.RotateEvery, cfg.Leeway)
-	}
-	if cfg.RotateEvery == 0 {
-		cfg.RotateEvery = 24 * time.Hour
 	}
 	if cfg.Leeway == 0 {
 		cfg.Leeway = 30 * time.Second
@@ -122,10 +117,25 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		}
 		m.keys = keys
 		m.cfg.SigningKeyPEM = nil // parsed; no need to keep a second copy of the secret around
+	case cfg.Keyring != nil:
+		if cfg.Store != nil || cfg.KeyPrefix != "" || cfg.RotateEvery != 0 {
+			return nil, errors.New("token: Store, KeyPrefix and RotateEvery are the Keyring's: leave them unset")
+		}
+		if cfg.TTL > cfg.Keyring.ttl {
+			return nil, fmt.Errorf("token: TTL %s is longer than the Keyring's %s: its keys would be forgotten before their tokens expire", cfg.TTL, cfg.Keyring.ttl)
+		}
+		m.keys = cfg.Keyring
 	case cfg.Store != nil:
-		keys := newStoreKeys(cfg)
-		if _, err := keys.signer(ctx); err != nil {
-			return nil, fmt.Errorf("token: loading the current signing key: %w", err)
+		keys, err := newKeyring(KeyringConfig{
+			Store:       cfg.Store,
+			KeyPrefix:   cfg.KeyPrefix,
+			TTL:         cfg.TTL,
+			RotateEvery: cfg.RotateEvery,
+			Leeway:      cfg.Leeway,
+			Now:         cfg.Now,
+		})
+		if err != nil {
+			return nil, err
 		}
 		m.keys = keys
 	default:
@@ -139,7 +149,10 @@ func (m *Manager) Issue(ctx context.Context, openid string) (string, Claims, err
 	if openid == "" {
 		return "", Claims{}, errors.New("token: issue: empty openid")
 	}
-	key, err := m.keys.signer(ctx)
+	// One reading of the clock picks the key and dates the token, so that
+	// iat falls in the epoch of the key that signs it.
+	now := m.cfg.Now()
+	key, err := m.keys.signer(ctx, now)
 	if err != nil {
 		return "", Claims{}, fmt.Errorf("token: issue: %w", err)
 	}
@@ -149,7 +162,7 @@ func (m *Manager) Issue(ctx context.Context, openid string) (string, Claims, err
 	}
 	// The token holds whole seconds: truncate now, and round exp up so that
 	// a sub-second TTL does not yield a token that is already expired.
-	iat := m.cfg.Now().UTC().Truncate(time.Second)
+	iat := now.UTC().Truncate(time.Second)
 	exp := iat.Add(m.cfg.TTL)
 	if t := exp.Truncate(time.Second); !t.Equal(exp) {
 		exp = t.Add(time.Second)
@@ -189,8 +202,9 @@ func (m *Manager) Issue(ctx context.Context, openid string) (string, Claims, err
 }
 
 // Verify checks raw's signature against the key named by its "kid" with the
-// algorithm pinned to that key, and its iss, aud, exp, nbf and iat. Every
-// failure wraps ErrInvalid; a failure to reach the KeyStore does not.
+// algorithm pinned to that key, and its iss, aud, exp, nbf and iat. A token
+// is refused from its exp on; nbf and iat may be up to Leeway in the future.
+// Every failure wraps ErrInvalid; a failure to reach the KeyStore does not.
 //
 // jwx parses the compact form and checks the signature; the claims are then
 // read into a fixed struct rather than through jwt.Parse, which would parse
@@ -199,6 +213,9 @@ func (m *Manager) Issue(ctx context.Context, openid string) (string, Claims, err
 func (m *Manager) Verify(ctx context.Context, raw string) (Claims, error) {
 	if len(raw) > MaxSize {
 		return Claims{}, fmt.Errorf("%w: longer than %d bytes", ErrInvalid, MaxSize)
+	}
+	if err := checkCanonical(raw); err != nil {
+		return Claims{}, err
 	}
 	payload, err := jws.Verify([]byte(raw), jws.WithCompact(), jws.WithContext(ctx), jws.WithKeyProvider(jws.KeyProviderFunc(m.keyFor)))
 	if err != nil {
@@ -229,7 +246,7 @@ func (m *Manager) Verify(ctx context.Context, raw string) (Claims, error) {
 		return Claims{}, fmt.Errorf("%w: iat, nbf and exp are required and must be after 1970", ErrInvalid)
 	case !exp.After(iat):
 		return Claims{}, fmt.Errorf("%w: exp not after iat", ErrInvalid)
-	case !now.Before(exp.Add(m.cfg.Leeway)):
+	case !now.Before(exp): // exp is honoured exactly; the leeway is for clocks ahead
 		return Claims{}, fmt.Errorf("%w: expired at %s", ErrInvalid, exp.Format(time.RFC3339))
 	case nbf.After(now.Add(m.cfg.Leeway)):
 		return Claims{}, fmt.Errorf("%w: nbf is in the future: %s", ErrInvalid, nbf.Format(time.RFC3339))

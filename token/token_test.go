@@ -17,6 +17,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 
 	"github.com/wxauth/caddy-wxauth/internal/fakeclock"
+	"github.com/wxauth/caddy-wxauth/internal/faultstore"
 )
 
 func TestNewRejectsIncompleteConfig(t *testing.T) {
@@ -48,8 +49,8 @@ func TestNewRejectsIncompleteConfig(t *testing.T) {
 
 func TestNewFillsDefaults(t *testing.T) {
 	m := mustNew(t, Config{AppID: testApp, TTL: time.Hour, SigningKeyPEM: pemPKCS8(t, newEd25519(t))})
-	if m.cfg.RotateEvery != 24*time.Hour || m.cfg.Leeway != 30*time.Second || m.cfg.Now == nil {
-		t.Fatalf("defaults: RotateEvery %s, Leeway %s, Now set %v", m.cfg.RotateEvery, m.cfg.Leeway, m.cfg.Now != nil)
+	if m.cfg.Leeway != 30*time.Second || m.cfg.Now == nil {
+		t.Fatalf("defaults: Leeway %s, Now set %v", m.cfg.Leeway, m.cfg.Now != nil)
 	}
 	// The default clock is the real one: a token issued now verifies now.
 	raw, _ := mustIssue(t, m, "o-user")
@@ -164,7 +165,7 @@ func TestVerifyRefusesForgedAndMalformedTokens(t *testing.T) {
 		reason string // what the error says, so that each case fails for its own reason
 		raw    func() string
 	}{
-		{"alg none with no signature is refused", `alg "none", but key`, func() string {
+		{"alg none with no signature is refused", `empty segment`, func() string {
 			return b64json(t, map[string]any{"alg": "none", "typ": "JWT", "kid": kid}) + "." + p + "."
 		}},
 		{"alg none keeping the original signature is refused", `alg "none", but key`, func() string {
@@ -213,6 +214,9 @@ func TestVerifyRefusesForgedAndMalformedTokens(t *testing.T) {
 		{"an expired token is refused", `expired at`, func() string {
 			return craft(t, with(map[string]any{"iat": now.Add(-3 * time.Hour), "nbf": now.Add(-3 * time.Hour), "exp": now.Add(-leeway - time.Second)}), jwa.EdDSA, key, kid)
 		}},
+		{"a token at its exp is refused, whatever the leeway", `expired at`, func() string {
+			return craft(t, with(map[string]any{"iat": now.Add(-time.Hour), "nbf": now.Add(-time.Hour), "exp": now}), jwa.EdDSA, key, kid)
+		}},
 		{"an exp of 0 (never expiring) is refused", `after 1970`, func() string {
 			return craft(t, with(map[string]any{"exp": time.Unix(0, 0)}), jwa.EdDSA, key, kid)
 		}},
@@ -228,17 +232,17 @@ func TestVerifyRefusesForgedAndMalformedTokens(t *testing.T) {
 		{"a missing jti is refused", `no jti`, func() string { return craft(t, with(nil, "jti"), jwa.EdDSA, key, kid) }},
 		{"a missing iat is refused", `iat, nbf and exp are required`, func() string { return craft(t, with(nil, "iat"), jwa.EdDSA, key, kid) }},
 		{"a missing nbf is refused", `iat, nbf and exp are required`, func() string { return craft(t, with(nil, "nbf"), jwa.EdDSA, key, kid) }},
-		{"a token cut short by one byte is refused", `failed to parse jws`, func() string { return valid[:len(valid)-1] }},
-		{"a token cut in half is refused", `failed to parse jws`, func() string { return valid[:len(valid)/2] }},
-		{"a token without its signature is refused", `failed to parse jws`, func() string { return h + "." + p }},
-		{"a token with an empty signature is refused", `could not verify`, func() string { return h + "." + p + "." }},
-		{"a token with a fourth segment is refused", `failed to parse jws`, func() string { return valid + "." + s }},
-		{"the JSON serialization of a valid token is refused", `failed to parse jws`, func() string {
+		{"a token cut short by one byte is refused", `is not base64`, func() string { return valid[:len(valid)-1] }},
+		{"a token cut in half is refused", `is not base64`, func() string { return valid[:len(valid)/2] }},
+		{"a token without its signature is refused", `2 segments, want 3`, func() string { return h + "." + p }},
+		{"a token with an empty signature is refused", `empty segment`, func() string { return h + "." + p + "." }},
+		{"a token with a fourth segment is refused", `4 segments, want 3`, func() string { return valid + "." + s }},
+		{"the JSON serialization of a valid token is refused", `is not base64url`, func() string {
 			return `{"protected":"` + h + `","payload":"` + p + `","signature":"` + s + `"}`
 		}},
-		{"an empty string is refused", `failed to parse jws`, func() string { return "" }},
-		{"garbage is refused", `failed to parse jws`, func() string { return "not a token at all" }},
-		{"two dots alone are refused", `failed to parse jws`, func() string { return ".." }},
+		{"an empty string is refused", `empty segment`, func() string { return "" }},
+		{"garbage is refused", `is not base64url`, func() string { return "not a token at all" }},
+		{"two dots alone are refused", `empty segment`, func() string { return ".." }},
 		{"a header that is not JSON is refused", `failed to parse jws`, func() string {
 			return base64.RawURLEncoding.EncodeToString([]byte("{{{")) + "." + p + "." + s
 		}},
@@ -298,7 +302,9 @@ func TestVerifyPinsTheES256Algorithm(t *testing.T) {
 	}
 }
 
-func TestVerifyAppliesTheLeewayAroundExpiry(t *testing.T) {
+// TestVerifyHonoursExpExactly: the leeway is for nbf and iat from a clock
+// ahead; a token is refused from its exp on.
+func TestVerifyHonoursExpExactly(t *testing.T) {
 	clock := fakeclock.New(t0)
 	m := mustNew(t, pemConfig(pemPKCS8(t, newEd25519(t)), clock))
 	raw, c := mustIssue(t, m, "o-user")
@@ -308,8 +314,9 @@ func TestVerifyAppliesTheLeewayAroundExpiry(t *testing.T) {
 		valid bool
 	}{
 		{"a token is valid just before exp", c.ExpiresAt.Add(-time.Second), true},
-		{"a token is still valid within the leeway after exp", c.ExpiresAt.Add(m.cfg.Leeway - time.Second), true},
-		{"a token is refused once exp plus the leeway has passed", c.ExpiresAt.Add(m.cfg.Leeway), false},
+		{"a token is valid a nanosecond before exp", c.ExpiresAt.Add(-time.Nanosecond), true},
+		{"a token is refused at exp", c.ExpiresAt, false},
+		{"a token is refused within what used to be the leeway after exp", c.ExpiresAt.Add(m.cfg.Leeway - time.Second), false},
 		{"a token is refused long after exp", c.ExpiresAt.Add(24 * time.Hour), false},
 	}
 	for _, tt := range tests {
@@ -407,6 +414,25 @@ func BenchmarkVerify(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkVerifyGenerated is BenchmarkVerify with a generated key already
+// known: the hot path, which must not touch the store.
+func BenchmarkVerifyGenerated(b *testing.B) {
+	store := faultstore.Memory(nil)
+	m := mustNew(b, Config{AppID: testApp, TTL: 2 * time.Hour, Store: store})
+	ctx := context.Background()
+	raw, _ := mustIssue(b, m, "o-bench-user-0123456789")
+	calls := store.Calls()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Verify(ctx, raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if n := store.Calls() - calls; n != 0 {
+		b.Fatalf("verifying a known key called the store %d times", n)
 	}
 }
 

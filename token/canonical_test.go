@@ -1,0 +1,39 @@
+package token
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestOnlyTheSpellingIssueWritesIsCanonical(t *testing.T) {
+	// "eyJh" decodes to `{"a`; "e30" to `{}` (3 chars: 2 unused bits, zero).
+	for _, tc := range []struct {
+		name string
+		raw  string
+		ok   bool
+	}{
+		{"three canonical segments", "eyJh.e30.AAAA", true},
+		{"two unused bits set in a three-character group", "eyJh.e31.AAAA", false},
+		{"four unused bits set in a two-character group", "eyJh.AB.AAAA", false},
+		{"two-character group with zero unused bits", "eyJh.AQ.AAAA", true},
+		{"= padding", "eyJh.e30=.AAAA", false},
+		{"standard alphabet +", "eyJh.e30.AA+A", false},
+		{"standard alphabet /", "eyJh.e30.AA/A", false},
+		{"whitespace", "eyJh.e30.AA A", false},
+		{"a single leftover character", "eyJh.e30.AAAAA", false},
+		{"two segments", "eyJh.e30", false},
+		{"four segments", "eyJh.e30.AAAA.AAAA", false},
+		{"an empty segment", "eyJh..AAAA", false},
+		{"empty", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkCanonical(tc.raw)
+			if tc.ok && err != nil {
+				t.Fatalf("checkCanonical(%q) = %v, want nil", tc.raw, err)
+			}
+			if !tc.ok && !errors.Is(err, ErrInvalid) {
+				t.Fatalf("checkCanonical(%q) = %v, want ErrInvalid", tc.raw, err)
+			}
+		})
+	}
+}
