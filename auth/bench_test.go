@@ -24,7 +24,6 @@ func benchService(b *testing.B) *Service {
 	const appID, prefix = "wx0123456789abcdef", "wxauth:wx0123456789abcdef:"
 	tokens, err := token.New(ctx, token.Config{
 		AppID: appID, TTL: 2 * time.Hour, Store: store, KeyPrefix: prefix,
-		IsNotFound: func(err error) bool { return errors.Is(err, session.ErrNotFound) },
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -7,7 +7,7 @@ import (
 	"github.com/wxauth/caddy-wxauth/wechat"
 )
 
-// The error codes of SPEC.md. Each names one way a request fails; the HTTP
+// The error codes of the README's error table. Each names one way a request fails; the HTTP
 // layer maps them to statuses.
 const (
 	CodeInvalidRequest   = "invalid_request"

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/wxauth/caddy-wxauth/internal/fakeclock"
+	"github.com/wxauth/caddy-wxauth/internal/faultstore"
 	"github.com/wxauth/caddy-wxauth/session"
 	"github.com/wxauth/caddy-wxauth/token"
 	"github.com/wxauth/caddy-wxauth/wechat"
@@ -21,21 +21,12 @@ const (
 	testPrefix = "wxauth:" + testAppID + ":"
 )
 
-// countingStore counts reads, so a test can tell a cache hit from a store read.
-type countingStore struct {
-	session.Store
-	gets atomic.Int64
-}
-
-func (s *countingStore) Get(ctx context.Context, key string) ([]byte, error) {
-	s.gets.Add(1)
-	return s.Store.Get(ctx, key)
-}
-
-// rig is a Service wired to a fake WeChat and a memory store on one clock.
+// rig is a Service wired to a fake WeChat and a memory store on one clock;
+// store wraps mem so that a test can count, fail or hook its calls.
 type rig struct {
 	mock  *wxmock.Server
-	store *countingStore
+	mem   *session.Memory
+	store *faultstore.Store
 	clock *fakeclock.Clock
 	svc   *Service
 }
@@ -58,10 +49,9 @@ func newRig(t *testing.T, o rigOptions) *rig {
 
 	mem := session.NewMemory()
 	mem.Now = clock.Now
-	store := &countingStore{Store: mem}
+	store := faultstore.New(func() session.Store { return mem })
 	tokens, err := token.New(context.Background(), token.Config{
 		AppID: testAppID, TTL: 2 * time.Hour, Store: store, KeyPrefix: testPrefix, Now: clock.Now,
-		IsNotFound: func(err error) bool { return errors.Is(err, session.ErrNotFound) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +77,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &rig{mock: mock, store: store, clock: clock, svc: svc}
+	return &rig{mock: mock, mem: mem, store: store, clock: clock, svc: svc}
 }
 
 // login logs user in from 192.0.2.1 and returns the answer.

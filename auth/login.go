@@ -3,11 +3,13 @@ package auth
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"time"
 )
 
-// maxCodeLen bounds client-sent codes; WeChat's are 32 characters.
-const maxCodeLen = 256
+// maxCodeLen bounds client-sent codes; WeChat's are 32 characters. A longer
+// code cannot be WeChat's, so it never costs a WeChat call.
+const maxCodeLen = 128
 
 // Login is the answer to a successful login.
 type Login struct {
@@ -21,6 +23,11 @@ type Login struct {
 
 // Login exchanges a wx.login code for a token. clientIP keys the login rate
 // limit. The session_key WeChat returns is kept, sealed, and never returned.
+//
+// A code WeChat refuses leaves nothing in the store, so a flood of made-up
+// codes can neither grow the store nor, on a Redis that evicts, push out
+// revocations and phone bindings; a code WeChat accepted stays claimed for
+// codeTTL, and a replay is refused without asking WeChat again.
 func (s *Service) Login(ctx context.Context, code, clientIP string) (*Login, error) {
 	if err := checkCode(code); err != nil {
 		return nil, err
@@ -28,51 +35,25 @@ func (s *Service) Login(ctx context.Context, code, clientIP string) (*Login, err
 	if err := s.limitLogin(ctx, clientIP); err != nil {
 		return nil, err
 	}
-	// WeChat refuses a reused code too, but only after a round trip; claiming
-	// it first means two racing requests send it to WeChat once.
-	fresh, err := s.cfg.Store.SetNX(ctx, s.codeKey(code), []byte{1}, codeTTL)
-	if err != nil {
-		return nil, storeError("claim code", err)
+	// Claimed before WeChat sees it, so that racing requests with one code
+	// (a double tap) send it to WeChat once.
+	if err := s.claimCode(ctx, code); err != nil {
+		return nil, err
 	}
-	if !fresh {
-		return nil, newError(CodeInvalidCode, "the code is invalid or was already used", errors.New("code replayed"))
-	}
-
 	sess, err := s.cfg.WeChat.Code2Session(ctx, code)
 	if err != nil {
-		werr := wechatError(err)
-		if werr.Code == CodeUpstreamError {
-			// WeChat may never have seen the code: let the client retry it.
-			_ = s.cfg.Store.Delete(ctx, s.codeKey(code))
-		}
-		return nil, werr
+		// Refused or never answered, the code leaves nothing behind — even
+		// when the client has hung up.
+		_ = s.cfg.Store.Delete(context.WithoutCancel(ctx), s.codeKey(code))
+		return nil, wechatError(err)
 	}
-
-	if err := s.cfg.Store.Push(ctx, s.sessKeysKey(sess.OpenID), s.seal.seal([]byte(sess.SessionKey)), s.cfg.SessionKeysKept, s.cfg.TokenTTL); err != nil {
+	if err := s.cfg.Store.Push(ctx, s.sessKeysKey(sess.OpenID), s.seal.seal([]byte(sess.SessionKey), []byte(sess.OpenID)), s.cfg.SessionKeysKept, s.cfg.TokenTTL); err != nil {
 		return nil, storeError("keep session_key", err)
 	}
-	// Retention counts from the last login. The record is rewritten only for
-	// a new unionid; otherwise its TTL is renewed in place, so that a phone
-	// bound meanwhile through another instance is not overwritten by what
-	// this login read.
-	u, err := s.loadUser(ctx, sess.OpenID)
+	u, err := s.renewUser(ctx, sess.OpenID, sess.UnionID)
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case sess.UnionID != "" && sess.UnionID != u.UnionID:
-		u.UnionID = sess.UnionID
-		err = s.saveUser(ctx, sess.OpenID, u)
-	case u != (user{}):
-		_, err = s.cfg.Store.Expire(ctx, s.userKey(sess.OpenID), s.cfg.UserTTL)
-		if err != nil {
-			err = storeError("keep user", err)
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-
 	raw, claims, err := s.cfg.Tokens.Issue(ctx, sess.OpenID)
 	if err != nil {
 		return nil, storeError("issue token", err)
@@ -87,24 +68,48 @@ func (s *Service) Login(ctx context.Context, code, clientIP string) (*Login, err
 	}, nil
 }
 
+// claimCode marks code as used; a code already claimed is refused.
+func (s *Service) claimCode(ctx context.Context, code string) error {
+	fresh, err := s.cfg.Store.SetNX(ctx, s.codeKey(code), []byte{1}, codeTTL)
+	switch {
+	case err != nil:
+		return storeError("claim code", err)
+	case !fresh:
+		return newError(CodeInvalidCode, "the code is invalid or was already used", errors.New("code replayed"))
+	}
+	return nil
+}
+
 // Logout revokes the token id was verified from, on every instance sharing
-// the store.
+// the store. On this instance the refusal is final at once: the token's
+// cache entry becomes a tombstone that no Verify in flight can overwrite,
+// and the revocation is also held in memory until the token expires, so
+// losing it from the store (an evicting Redis, a flush) does not undo it here.
 func (s *Service) Logout(ctx context.Context, id Identity) error {
-	// The revocation must outlive the token; a minute covers verifiers' leeway.
+	// The revocation outlives the token, with a minute for instances whose
+	// clocks run behind.
 	ttl := id.ExpiresAt.Sub(s.cfg.Now()) + time.Minute
 	if err := s.cfg.Store.Set(ctx, s.revokedKey(id.TokenID), []byte{1}, ttl); err != nil {
 		return storeError("revoke token", err)
 	}
-	s.cache.remove(id.cacheKey)
+	s.revoked.add(id.TokenID, id.ExpiresAt, s.cfg.Now())
+	s.cache.revoke(id.cacheKey, id, s.cfg.Now())
 	return nil
 }
 
+// checkCode refuses, without a WeChat call, a code that cannot be one:
+// WeChat's codes are short runs of printable ASCII without spaces.
 func checkCode(code string) error {
 	if code == "" {
 		return newError(CodeInvalidRequest, `"code" is required`, nil)
 	}
 	if len(code) > maxCodeLen {
-		return newError(CodeInvalidRequest, `"code" is too long`, nil)
+		return newError(CodeInvalidCode, "the code is invalid or was already used", errors.New("code longer than 128 bytes"))
+	}
+	for i := 0; i < len(code); i++ {
+		if code[i] < '!' || code[i] > '~' {
+			return newError(CodeInvalidCode, "the code is invalid or was already used", errors.New("code holds a byte outside ! to ~"))
+		}
 	}
 	return nil
 }
@@ -113,7 +118,7 @@ func (s *Service) limitLogin(ctx context.Context, clientIP string) error {
 	if s.cfg.LoginRateLimit <= 0 {
 		return nil
 	}
-	n, err := s.cfg.Store.Incr(ctx, s.rateKey(clientIP), s.cfg.LoginRateWindow)
+	n, err := s.cfg.Store.Incr(ctx, s.rateKey(rateLimitedAddress(clientIP)), s.cfg.LoginRateWindow)
 	if err != nil {
 		return storeError("count logins", err)
 	}
@@ -121,4 +126,19 @@ func (s *Service) limitLogin(ctx context.Context, clientIP string) error {
 		return newError(CodeRateLimited, "too many logins from this address, retry later", nil)
 	}
 	return nil
+}
+
+// rateLimitedAddress is what the login rate limit counts: the client's IPv4
+// address, or its IPv6 /64 — one end site's network, in which a client
+// picks any address it likes.
+func rateLimitedAddress(clientIP string) string {
+	addr, err := netip.ParseAddr(clientIP)
+	if err != nil {
+		return clientIP
+	}
+	addr = addr.WithZone("").Unmap()
+	if addr.Is4() {
+		return addr.String()
+	}
+	return netip.PrefixFrom(addr, 64).Masked().String()
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -41,7 +42,7 @@ func TestTheSessionKeyIsKeptSealedAndOnlyTheLastThree(t *testing.T) {
 		if bytes.Contains(v, []byte(want)) || bytes.Contains(v, raw) {
 			t.Fatalf("stored value %d holds the session_key in the clear", i)
 		}
-		got, err := r.svc.seal.open(v)
+		got, err := r.svc.seal.open(v, []byte(answers[0].OpenID))
 		if err != nil || string(got) != want {
 			t.Fatalf("stored value %d opens to %q, %v; want the %d-th newest session_key", i, got, err, i+1)
 		}
@@ -115,36 +116,101 @@ func TestAReplayedCodeReachesWeChatOnce(t *testing.T) {
 	}
 }
 
-func TestACodeWeChatNeverAnsweredMayBeRetriedButARefusedOneMayNot(t *testing.T) {
+func TestACodeWeChatRefusedOrNeverAnsweredLeavesNothingBehind(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	ctx := context.Background()
+	mem := r.mem
 
 	code := r.mock.Code("alice")
 	r.mock.Fail(wxmock.PathJSCode2Session, -1, 1) // the client is set not to retry
 	_, err := r.svc.Login(ctx, code, "192.0.2.1")
 	wantCode(t, err, CodeUpstreamError)
+	if n := mem.Len(); n != 0 {
+		t.Fatalf("a code WeChat never answered left %d keys in the store", n)
+	}
 	if _, err := r.svc.Login(ctx, code, "192.0.2.1"); err != nil {
 		t.Fatalf("retrying a code WeChat was too busy to redeem: %v", err)
 	}
 
-	r.mock.Reset()
-	_, err = r.svc.Login(ctx, "no-such-code", "192.0.2.1")
-	wantCode(t, err, CodeInvalidCode)
-	_, err = r.svc.Login(ctx, "no-such-code", "192.0.2.1")
-	wantCode(t, err, CodeInvalidCode)
-	if n := r.mock.Stats().Calls[wxmock.PathJSCode2Session]; n != 1 {
-		t.Fatalf("WeChat saw a refused code %d times, want once", n)
+	before := mem.Len()
+	for i := range 100 {
+		_, err = r.svc.Login(ctx, fmt.Sprintf("made-up-code-%d", i), "192.0.2.1")
+		wantCode(t, err, CodeInvalidCode)
+	}
+	if n := mem.Len(); n != before {
+		t.Fatalf("100 codes WeChat refused grew the store from %d to %d keys", before, n)
 	}
 }
 
-func TestLoginRefusesMissingAndOversizedCodesWithoutCallingWeChat(t *testing.T) {
+func TestAnAcceptedCodeStaysClaimedForFiveMinutes(t *testing.T) {
 	r := newRig(t, rigOptions{})
-	for _, code := range []string{"", strings.Repeat("a", maxCodeLen+1)} {
-		_, err := r.svc.Login(context.Background(), code, "192.0.2.1")
-		wantCode(t, err, CodeInvalidRequest)
+	ctx := context.Background()
+	code := r.mock.Code("alice")
+	if _, err := r.svc.Login(ctx, code, "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Advance(codeTTL - time.Second)
+	_, err := r.svc.Login(ctx, code, "192.0.2.1")
+	wantCode(t, err, CodeInvalidCode)
+	if n := r.mock.Stats().Calls[wxmock.PathJSCode2Session]; n != 1 {
+		t.Fatalf("WeChat saw the replayed code: %d calls, want 1", n)
+	}
+}
+
+func TestCodesThatCannotBeWeChatsAreRefusedWithoutCallingWeChat(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	for _, tc := range []struct {
+		name, code, want string
+	}{
+		{"empty", "", CodeInvalidRequest},
+		{"129 bytes", strings.Repeat("a", maxCodeLen+1), CodeInvalidCode},
+		{"a space", "0a1b 2c3d", CodeInvalidCode},
+		{"a tab", "0a1b\t2c3d", CodeInvalidCode},
+		{"a NUL", "0a1b\x002c3d", CodeInvalidCode},
+		{"DEL", "0a1b\x7f", CodeInvalidCode},
+		{"a newline", "0a1b\n", CodeInvalidCode},
+		{"non-ASCII", "0a1b码", CodeInvalidCode},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := r.svc.Login(context.Background(), tc.code, "192.0.2.1")
+			wantCode(t, err, tc.want)
+		})
 	}
 	if n := r.mock.Stats().Calls[wxmock.PathJSCode2Session]; n != 0 {
 		t.Fatalf("WeChat was called %d times", n)
+	}
+	// The longest printable code is sent: WeChat decides.
+	_, err := r.svc.Login(context.Background(), strings.Repeat("~", maxCodeLen), "192.0.2.1")
+	wantCode(t, err, CodeInvalidCode)
+	if n := r.mock.Stats().Calls[wxmock.PathJSCode2Session]; n != 1 {
+		t.Fatalf("a 128-byte printable code reached WeChat %d times, want 1", n)
+	}
+}
+
+func TestTheLoginRateLimitCountsAnIPv6ClientByItsSlash64(t *testing.T) {
+	for _, tc := range []struct{ ip, want string }{
+		{"192.0.2.1", "192.0.2.1"},
+		{"::ffff:192.0.2.1", "192.0.2.1"},
+		{"2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2::1", "2001:db8:1:2::/64"},
+		{"fe80::1%eth0", "fe80::/64"},
+		{"not an ip", "not an ip"},
+	} {
+		if got := rateLimitedAddress(tc.ip); got != tc.want {
+			t.Errorf("rateLimitedAddress(%q) = %q, want %q", tc.ip, got, tc.want)
+		}
+	}
+
+	r := newRig(t, rigOptions{auth: func(c *Config) { c.LoginRateLimit, c.LoginRateWindow = 2, time.Minute }})
+	for i, ip := range []string{"2001:db8:1:2::1", "2001:db8:1:2::2"} {
+		if _, err := r.svc.Login(context.Background(), r.mock.Code("alice"), ip); err != nil {
+			t.Fatalf("login %d: %v", i+1, err)
+		}
+	}
+	_, err := r.svc.Login(context.Background(), r.mock.Code("alice"), "2001:db8:1:2:ffff::3")
+	wantCode(t, err, CodeRateLimited)
+	if _, err := r.svc.Login(context.Background(), r.mock.Code("alice"), "2001:db8:1:3::1"); err != nil {
+		t.Fatalf("a login from the next /64: %v", err)
 	}
 }
 

@@ -75,7 +75,7 @@ func (s *Service) Profile(ctx context.Context, id Identity, rawData, signature, 
 	if err != nil {
 		return nil, err
 	}
-	s.cache.remove(id.cacheKey)
+	s.cache.stale(id.cacheKey)
 	return &Profile{OpenID: id.OpenID, UnionID: u.UnionID, NickName: info.NickName, AvatarURL: info.AvatarURL}, nil
 }
 
@@ -88,7 +88,7 @@ func (s *Service) eachSessionKey(ctx context.Context, openid string, try func(se
 		return storeError("read session_keys", err)
 	}
 	for _, v := range sealed {
-		key, err := s.seal.open(v)
+		key, err := s.seal.open(v, []byte(openid))
 		if err != nil {
 			continue // sealed under another AppSecret: unusable
 		}
@@ -109,6 +109,6 @@ func (s *Service) bindPhone(ctx context.Context, id Identity, info *wechat.Phone
 	if err != nil {
 		return nil, err
 	}
-	s.cache.remove(id.cacheKey)
+	s.cache.stale(id.cacheKey)
 	return u.Phone, nil
 }

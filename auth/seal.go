@@ -21,6 +21,8 @@ func DeriveSealKey(appSecret string) ([]byte, error) {
 }
 
 // sealer encrypts small secrets with AES-256-GCM, a random nonce in front.
+// Each is sealed to its owner (associated data, such as the openid), so a
+// sealed session_key copied into another user's list does not open there.
 type sealer struct{ aead cipher.AEAD }
 
 func newSealer(key []byte) (*sealer, error) {
@@ -38,18 +40,18 @@ func newSealer(key []byte) (*sealer, error) {
 	return &sealer{aead: aead}, nil
 }
 
-func (s *sealer) seal(plain []byte) []byte {
+func (s *sealer) seal(plain, owner []byte) []byte {
 	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(plain)+s.aead.Overhead())
 	rand.Read(nonce) // never fails (crypto/rand)
-	return s.aead.Seal(nonce, nonce, plain, nil)
+	return s.aead.Seal(nonce, nonce, plain, owner)
 }
 
-func (s *sealer) open(sealed []byte) ([]byte, error) {
+func (s *sealer) open(sealed, owner []byte) ([]byte, error) {
 	n := s.aead.NonceSize()
 	if len(sealed) < n {
 		return nil, errors.New("sealed value too short")
 	}
-	plain, err := s.aead.Open(nil, sealed[:n], sealed[n:], nil)
+	plain, err := s.aead.Open(nil, sealed[:n], sealed[n:], owner)
 	if err != nil {
 		return nil, fmt.Errorf("open sealed value: %w", err)
 	}

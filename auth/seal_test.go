@@ -38,6 +38,9 @@ func TestNewSealerRefusesKeysThatAreNot32Bytes(t *testing.T) {
 	}
 }
 
+// owner is the associated data the tests seal to, as Login seals to the openid.
+var owner = []byte("o-test-user")
+
 func TestASealedValueOpensToItselfAndSealingTwiceDiffers(t *testing.T) {
 	key, _ := DeriveSealKey(testSecret)
 	s, err := newSealer(key)
@@ -54,34 +57,34 @@ func TestASealedValueOpensToItselfAndSealingTwiceDiffers(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			sealed := s.seal(tc.plain)
-			got, err := s.open(sealed)
+			sealed := s.seal(tc.plain, owner)
+			got, err := s.open(sealed, owner)
 			if err != nil || !bytes.Equal(got, tc.plain) {
 				t.Fatalf("open(seal(%q)) = %q, %v", tc.plain, got, err)
 			}
 			if len(tc.plain) > 0 && bytes.Contains(sealed, tc.plain) {
 				t.Fatal("the sealed value contains the plaintext")
 			}
-			if bytes.Equal(sealed, s.seal(tc.plain)) {
+			if bytes.Equal(sealed, s.seal(tc.plain, owner)) {
 				t.Fatal("sealing twice gave the same bytes: the nonce is not random")
 			}
 		})
 	}
 }
 
-func TestATamperedOrForeignSealedValueDoesNotOpen(t *testing.T) {
+func TestATamperedForeignOrOtherUsersSealedValueDoesNotOpen(t *testing.T) {
 	key, _ := DeriveSealKey(testSecret)
 	s, _ := newSealer(key)
 	otherKey, _ := DeriveSealKey("another-app-secret")
 	other, _ := newSealer(otherKey)
 	plain := []byte("HyVFkGl5F5OQWJZZaNzBBg==")
-	sealed := s.seal(plain)
+	sealed := s.seal(plain, owner)
 
 	// Every single-bit change anywhere — nonce, ciphertext, tag — is caught.
 	for i := range sealed {
 		bad := bytes.Clone(sealed)
 		bad[i] ^= 0x80
-		if got, err := s.open(bad); err == nil {
+		if got, err := s.open(bad, owner); err == nil {
 			t.Fatalf("flipping byte %d opened to %q", i, got)
 		}
 	}
@@ -94,11 +97,12 @@ func TestATamperedOrForeignSealedValueDoesNotOpen(t *testing.T) {
 		{"a nonce only", sealed[:12]},
 		{"missing the last byte of the tag", sealed[:len(sealed)-1]},
 		{"one byte longer", append(bytes.Clone(sealed), 0)},
-		{"sealed under another AppSecret", other.seal(plain)},
+		{"sealed under another AppSecret", other.seal(plain, owner)},
+		{"sealed for another user", s.seal(plain, []byte("o-another-user"))},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := s.open(tc.sealed)
+			got, err := s.open(tc.sealed, owner)
 			if err == nil {
 				t.Fatalf("opened to %q", got)
 			}

@@ -60,6 +60,7 @@ type Service struct {
 	seal     *sealer
 	cache    *identityCache
 	rejected *rejectedCache
+	revoked  *revocations
 }
 
 const (
@@ -70,6 +71,8 @@ const (
 	// rejectedSize and rejectedTTL bound the cache of refused tokens.
 	rejectedSize = 10_000
 	rejectedTTL  = 10 * time.Second
+	// revocationsKept bounds the revocations held in memory.
+	revocationsKept = 1 << 20
 	// codeTTL is how long a wx.login code is remembered to refuse a replay;
 	// WeChat's codes expire after five minutes.
 	codeTTL = 5 * time.Minute
@@ -111,6 +114,7 @@ func New(cfg Config) (*Service, error) {
 		seal:     seal,
 		cache:    newIdentityCache(cfg.CacheSize),
 		rejected: &rejectedCache{max: rejectedSize, seen: make(map[[sha256.Size]byte]time.Time)},
+		revoked:  &revocations{max: revocationsKept, until: make(map[string]time.Time)},
 	}, nil
 }
 
@@ -166,13 +170,36 @@ func (c *identityCache) get(k [sha256.Size]byte) (cachedIdentity, bool) {
 	return *e, true
 }
 
-func (c *identityCache) put(k [sha256.Size]byte, e cachedIdentity, now time.Time) {
+// put caches e unless key holds a tombstone, and returns the entry that
+// stands: a Verify that read "not revoked" just before a Logout must not
+// bring the token back to life.
+func (c *identityCache) put(k [sha256.Size]byte, e cachedIdentity, now time.Time) cachedIdentity {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.entries[k]; !ok && len(c.entries) >= c.max {
+	old, ok := c.entries[k]
+	switch {
+	case ok && old.id.revoked:
+		return *old
+	case !ok && len(c.entries) >= c.max:
 		c.evict(now)
 	}
 	c.entries[k] = &e
+	return e
+}
+
+// revoke leaves a tombstone for id's token.
+func (c *identityCache) revoke(k [sha256.Size]byte, id Identity, now time.Time) {
+	id.revoked = true
+	c.put(k, cachedIdentity{id: id, checked: now}, now)
+}
+
+// stale makes the next Verify of k re-read the store; a tombstone stays one.
+func (c *identityCache) stale(k [sha256.Size]byte) {
+	c.mu.Lock()
+	if e, ok := c.entries[k]; ok && !e.id.revoked {
+		e.checked = time.Time{}
+	}
+	c.mu.Unlock()
 }
 
 // evict drops expired entries, and if none were, an arbitrary eighth: the
@@ -227,4 +254,40 @@ func (c *rejectedCache) add(k [sha256.Size]byte, now time.Time) {
 	}
 	c.seen[k] = now
 	c.mu.Unlock()
+}
+
+// revocations holds the token ids this instance revoked or saw revoked,
+// until their tokens expire: a revocation the store loses (an evicting
+// Redis, a flush, a failover) is still honoured here, and so is one made
+// before the store went away under fail_open.
+type revocations struct {
+	mu    sync.RWMutex
+	max   int
+	until map[string]time.Time // jti → the token's expiry
+}
+
+func (r *revocations) has(jti string, now time.Time) bool {
+	r.mu.RLock()
+	exp, ok := r.until[jti]
+	r.mu.RUnlock()
+	return ok && now.Before(exp)
+}
+
+// add holds jti until exp. When full, expired entries go; if none has
+// expired, jti is not held here, and the store and the cache's tombstone
+// remain the record of it.
+func (r *revocations) add(jti string, exp, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.until) >= r.max {
+		for k, e := range r.until {
+			if !now.Before(e) {
+				delete(r.until, k)
+			}
+		}
+		if len(r.until) >= r.max {
+			return
+		}
+	}
+	r.until[jti] = exp
 }

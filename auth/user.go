@@ -60,28 +60,37 @@ func (s *Service) loadUser(ctx context.Context, openid string) (user, error) {
 	return u, nil
 }
 
-// updateUser applies change to openid's record and writes it back.
+// updateUser applies change to openid's record atomically — a phone binding
+// and a profile update racing on two instances both land — and keeps it for
+// another UserTTL. A record left empty (no unionid, no phone) is not
+// written: most users would need none.
 func (s *Service) updateUser(ctx context.Context, openid string, change func(*user)) (user, error) {
-	u, err := s.loadUser(ctx, openid)
+	var u user
+	err := s.cfg.Store.Update(ctx, s.userKey(openid), s.cfg.UserTTL, func(old []byte) ([]byte, error) {
+		u = user{}
+		if old != nil {
+			if err := json.Unmarshal(old, &u); err != nil {
+				return nil, fmt.Errorf("decode user: %w", err)
+			}
+		}
+		change(&u)
+		if u == (user{}) {
+			return nil, nil
+		}
+		return json.Marshal(u)
+	})
 	if err != nil {
-		return u, err
+		return user{}, storeError("keep user", err)
 	}
-	change(&u)
-	return u, s.saveUser(ctx, openid, u)
+	return u, nil
 }
 
-// saveUser writes openid's record for another UserTTL. An empty record (no
-// unionid, no phone) is not written: most users would need none.
-func (s *Service) saveUser(ctx context.Context, openid string, u user) error {
-	if u == (user{}) {
-		return nil
-	}
-	v, err := json.Marshal(u)
-	if err != nil {
-		return fmt.Errorf("encode user: %w", err)
-	}
-	if err := s.cfg.Store.Set(ctx, s.userKey(openid), v, s.cfg.UserTTL); err != nil {
-		return storeError("keep user", err)
-	}
-	return nil
+// renewUser is a login's update: retention counts from the last login, and
+// a unionid WeChat sent is kept.
+func (s *Service) renewUser(ctx context.Context, openid, unionid string) (user, error) {
+	return s.updateUser(ctx, openid, func(u *user) {
+		if unionid != "" {
+			u.UnionID = unionid
+		}
+	})
 }

@@ -4,11 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"reflect"
-	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/wxauth/caddy-wxauth/session"
 	"github.com/wxauth/caddy-wxauth/wxmock"
 )
 
@@ -76,41 +75,31 @@ func TestTheUserRecordLivesUserTTLFromTheLastLogin(t *testing.T) {
 	}
 }
 
-// interleavingStore runs then() after a Get of a user record has read it and
-// before it returns: another instance writing in between.
-type interleavingStore struct {
-	session.Store
-	then func()
-}
-
-func (s *interleavingStore) Get(ctx context.Context, key string) ([]byte, error) {
-	v, err := s.Store.Get(ctx, key)
-	if f := s.then; f != nil && strings.Contains(key, "user:") {
-		s.then = nil
-		f()
-	}
-	return v, err
-}
-
-func TestALoginDoesNotUndoAPhoneBoundWhileItRan(t *testing.T) {
-	var store *interleavingStore
-	r := newRig(t, rigOptions{
-		mock: func(c *wxmock.Config) { c.UnionID = true },
-		auth: func(c *Config) { store = &interleavingStore{Store: c.Store}; c.Store = store },
-	})
+func TestALoginAPhoneBindingAndAProfileRacingLoseNoField(t *testing.T) {
+	r := newRig(t, rigOptions{mock: func(c *wxmock.Config) { c.UnionID = true }})
 	ctx := context.Background()
-	first := r.login(t, "alice")
+	openid := r.mock.OpenID("alice")
 	bound := &Phone{PhoneNumber: "13800138000", PurePhoneNumber: "13800138000", CountryCode: "86"}
-	store.then = func() {
-		if err := r.svc.saveUser(ctx, first.OpenID, user{UnionID: first.UnionID, Phone: bound}); err != nil {
-			t.Error(err)
+	for round := range 50 {
+		if err := r.store.Delete(ctx, r.svc.userKey(openid)); err != nil {
+			t.Fatal(err)
 		}
-	}
-	r.login(t, "alice")
-	if store.then != nil {
-		t.Fatal("the second login did not read the user record")
-	}
-	if u, err := r.svc.loadUser(ctx, first.OpenID); err != nil || u.Phone == nil || *u.Phone != *bound {
-		t.Fatalf("user after the login = %+v, %v; want the phone bound meanwhile", u, err)
+		var wg sync.WaitGroup
+		wg.Go(func() { r.login(t, "alice") })
+		wg.Go(func() {
+			if _, err := r.svc.updateUser(ctx, openid, func(u *user) { u.Phone = bound }); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Go(func() {
+			if _, err := r.svc.renewUser(ctx, openid, "oProfileUnion"); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Wait()
+		u, err := r.svc.loadUser(ctx, openid)
+		if err != nil || u.Phone == nil || *u.Phone != *bound || u.UnionID == "" {
+			t.Fatalf("round %d: user = %+v, %v; want the phone and a unionid", round, u, err)
+		}
 	}
 }

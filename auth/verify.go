@@ -34,7 +34,8 @@ var errUnauthorized = newError(CodeUnauthorized, "a valid Bearer token is requir
 // Verify returns the identity raw names. A token verified before skips the
 // signature check; its revocation and phone are re-read from the store once
 // CacheTTL has passed. Failures are CodeUnauthorized, or CodeStoreUnavailable
-// when the store cannot answer (unless FailOpen).
+// when the store cannot answer (under FailOpen only for tokens this instance
+// did not already hold as valid).
 func (s *Service) Verify(ctx context.Context, raw string) (Identity, error) {
 	if raw == "" {
 		return Identity{}, errUnauthorized
@@ -42,43 +43,58 @@ func (s *Service) Verify(ctx context.Context, raw string) (Identity, error) {
 	key := tokenKey(raw)
 	now := s.cfg.Now()
 
-	e, ok := s.cache.get(key)
+	cached, held := s.cache.get(key)
 	switch {
-	case ok && !now.Before(e.id.ExpiresAt):
-		// Let the token package judge expiry (it allows for clock skew).
-		s.cache.remove(key)
-		ok = false
-	case ok && e.id.revoked:
-		return Identity{}, errUnauthorized
-	case ok && now.Sub(e.checked) < s.cfg.CacheTTL:
-		return e.id, nil
-	}
-	if !ok {
-		if s.rejected.has(key, now) {
-			return Identity{}, errUnauthorized
-		}
-		claims, err := s.cfg.Tokens.Verify(ctx, raw)
-		if errors.Is(err, token.ErrInvalid) {
-			s.rejected.add(key, now)
-			return Identity{}, newError(CodeUnauthorized, "a valid Bearer token is required", err)
-		}
+	case !held:
+		id, err := s.checkSignature(ctx, raw, key, now)
 		if err != nil {
-			return Identity{}, storeError("load signing key", err)
-		}
-		e.id = Identity{OpenID: claims.OpenID, TokenID: claims.ID, ExpiresAt: claims.ExpiresAt, cacheKey: key}
-	}
-
-	id, err := s.load(ctx, e.id)
-	if err != nil {
-		if !s.cfg.FailOpen {
 			return Identity{}, err
 		}
-		// Serve what we knew; try the store again after CacheTTL rather
-		// than on every request to a store that is down.
-		id = e.id
+		cached.id = id
+	case !now.Before(cached.id.ExpiresAt):
+		s.cache.remove(key)
+		return Identity{}, errUnauthorized
+	case cached.id.revoked:
+		return Identity{}, errUnauthorized
+	case now.Sub(cached.checked) < s.cfg.CacheTTL:
+		return cached.id, nil
 	}
-	s.cache.put(key, cachedIdentity{id: id, checked: now}, now)
-	if id.revoked {
+	return s.refresh(ctx, key, cached, held, now)
+}
+
+// checkSignature verifies a token not in the cache. A refused token is
+// remembered for rejectedTTL, so replaying it costs a lookup.
+func (s *Service) checkSignature(ctx context.Context, raw string, key [sha256.Size]byte, now time.Time) (Identity, error) {
+	if s.rejected.has(key, now) {
+		return Identity{}, errUnauthorized
+	}
+	claims, err := s.cfg.Tokens.Verify(ctx, raw)
+	if errors.Is(err, token.ErrInvalid) {
+		s.rejected.add(key, now)
+		return Identity{}, newError(CodeUnauthorized, "a valid Bearer token is required", err)
+	}
+	if err != nil {
+		return Identity{}, storeError("load signing key", err)
+	}
+	return Identity{OpenID: claims.OpenID, TokenID: claims.ID, ExpiresAt: claims.ExpiresAt, cacheKey: key}, nil
+}
+
+// refresh reads what the store knows of a token now and caches it. With the
+// store down, FailOpen serves a token this instance held as valid, with
+// what it last knew, and tries the store again after CacheTTL rather than on
+// every request; a token it had not seen stays refused.
+func (s *Service) refresh(ctx context.Context, key [sha256.Size]byte, cached cachedIdentity, held bool, now time.Time) (Identity, error) {
+	id, err := s.load(ctx, cached.id, now)
+	if err != nil {
+		if !s.cfg.FailOpen || !held {
+			return Identity{}, err
+		}
+		id = cached.id
+	}
+	if s.revoked.has(id.TokenID, now) {
+		id.revoked = true
+	}
+	if id = s.cache.put(key, cachedIdentity{id: id, checked: now}, now).id; id.revoked {
 		return Identity{}, errUnauthorized
 	}
 	return id, nil
@@ -95,9 +111,11 @@ func tokenKey(raw string) [sha256.Size]byte {
 }
 
 // load fills id with what the store knows now: revocation, unionid, phone.
-func (s *Service) load(ctx context.Context, id Identity) (Identity, error) {
+// A revocation found is also held in memory until the token expires.
+func (s *Service) load(ctx context.Context, id Identity, now time.Time) (Identity, error) {
 	if _, err := s.cfg.Store.Get(ctx, s.revokedKey(id.TokenID)); err == nil {
 		id.revoked = true
+		s.revoked.add(id.TokenID, id.ExpiresAt, now)
 		return id, nil
 	} else if !errors.Is(err, session.ErrNotFound) {
 		return id, storeError("read revocation", err)

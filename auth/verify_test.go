@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wxauth/caddy-wxauth/internal/faultstore"
 )
 
 func TestARepeatedTokenIsAnsweredFromTheCacheWithoutTouchingTheStore(t *testing.T) {
@@ -13,20 +15,20 @@ func TestARepeatedTokenIsAnsweredFromTheCacheWithoutTouchingTheStore(t *testing.
 	ctx := context.Background()
 	_, tok := r.identity(t, "alice")
 
-	r.store.gets.Store(0)
+	before := r.store.Calls(faultstore.Get)
 	for range 3 {
 		if _, err := r.svc.Verify(ctx, tok); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := r.store.gets.Load(); n != 0 {
+	if n := r.store.Calls(faultstore.Get) - before; n != 0 {
 		t.Fatalf("three cached verifications read the store %d times, want 0", n)
 	}
 	r.clock.Advance(2 * time.Second) // CacheTTL's default
 	if _, err := r.svc.Verify(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
-	if n := r.store.gets.Load(); n == 0 {
+	if n := r.store.Calls(faultstore.Get) - before; n == 0 {
 		t.Fatal("after CacheTTL the store was not read again")
 	}
 }
@@ -49,14 +51,14 @@ func TestChangesMadeElsewhereAreSeenAfterCacheTTL(t *testing.T) {
 		}},
 		{"a phone binding", func(t *testing.T, r *rig, id Identity) {
 			p := &Phone{PhoneNumber: "13800138000", PurePhoneNumber: "13800138000", CountryCode: "86"}
-			if err := r.svc.saveUser(context.Background(), id.OpenID, user{Phone: p}); err != nil {
+			if _, err := r.svc.updateUser(context.Background(), id.OpenID, func(u *user) { *u = user{Phone: p} }); err != nil {
 				t.Fatal(err)
 			}
 		}, func(id Identity, err error) bool {
 			return err == nil && id.Phone != nil && id.Phone.PhoneNumber == "13800138000"
 		}},
 		{"a unionid", func(t *testing.T, r *rig, id Identity) {
-			if err := r.svc.saveUser(context.Background(), id.OpenID, user{UnionID: "oUnion"}); err != nil {
+			if _, err := r.svc.updateUser(context.Background(), id.OpenID, func(u *user) { *u = user{UnionID: "oUnion"} }); err != nil {
 				t.Fatal(err)
 			}
 		}, func(id Identity, err error) bool {
