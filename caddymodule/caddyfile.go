@@ -86,11 +86,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "store_outage":
 			err = oneArg(d, &h.StoreOutage)
 		case "token_ttl":
-			err = durationArg(d, &h.TokenTTL, false)
+			err = durationArg(d, name, &h.TokenTTL, false)
 		case "user_ttl":
-			err = durationArg(d, &h.UserTTL, false)
+			err = durationArg(d, name, &h.UserTTL, false)
 		case "cache_ttl":
-			err = durationArg(d, &h.CacheTTL, true)
+			err = durationArg(d, name, &h.CacheTTL, true)
 		case "login_rate_limit":
 			err = h.parseRateLimit(d)
 		case "store":
@@ -129,9 +129,9 @@ func oneArg(d *caddyfile.Dispenser, dst *string) error {
 	return nil
 }
 
-// durationArg parses a positive duration, or with offOK the word "off",
-// which stores -1.
-func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration, offOK bool) error {
+// durationArg parses the positive duration of the subdirective name, or with
+// offOK the word "off", which stores -1.
+func durationArg(d *caddyfile.Dispenser, name string, dst *caddy.Duration, offOK bool) error {
 	var s string
 	if err := oneArg(d, &s); err != nil {
 		return err
@@ -142,10 +142,10 @@ func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration, offOK bool) error 
 	}
 	dur, err := caddy.ParseDuration(s)
 	if err != nil {
-		return d.Errf("wxauth: %s: bad duration %q: %v", d.Val(), s, err)
+		return d.Errf("wxauth: %s: bad duration %q: %v", name, s, err)
 	}
 	if dur <= 0 {
-		return d.Errf("wxauth: %s must be positive, got %q", d.Val(), s)
+		return d.Errf("wxauth: %s must be positive, got %q", name, s)
 	}
 	*dst = caddy.Duration(dur)
 	return nil

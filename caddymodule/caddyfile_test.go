@@ -39,6 +39,9 @@ func TestEveryBadCaddyfileFailsWithAMessageNamingTheMistake(t *testing.T) {
 		{"an endpoint on the JWKS path", ok + "phone_path /wx/.well-known/jwks.json", "is already the JWKS's path"},
 		{"an unknown store_outage", ok + "store_outage maybe", "store_outage must be fail_closed or fail_open"},
 		{"public without paths", ok + "public", "wrong argument count"},
+		{"a zero token_ttl", ok + "token_ttl 0", "token_ttl must be positive"},
+		{"a public path without a leading /", ok + "public health", `public path "health" must start with /`},
+		{"a require_phone path without a leading /", ok + "require_phone vip/*", `require_phone path "vip/*" must start with /`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -52,6 +55,14 @@ func TestEveryBadCaddyfileFailsWithAMessageNamingTheMistake(t *testing.T) {
 				t.Fatalf("error %q does not say %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestPublicAndRequirePhoneTakeCaddysStarPatterns(t *testing.T) {
+	var h Handler
+	err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("wxauth {\napp_id a\napp_secret b\npublic * *.js /static/*\nrequire_phone */vip/*\n}"))
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -15,7 +16,7 @@ import (
 	"github.com/wxauth/caddy-wxauth/auth"
 )
 
-// maxBodyBytes bounds request bodies of the endpoints (SPEC.md: 64 KiB).
+// maxBodyBytes bounds request bodies of the endpoints (64 KiB, as the README says).
 const maxBodyBytes = 64 << 10
 
 // endpoint returns the handler of the wxauth endpoint at path, or nil.
@@ -45,7 +46,7 @@ type event struct {
 // endpointFunc does an endpoint's work; a nil body answers 204.
 type endpointFunc func(w http.ResponseWriter, r *http.Request, ev *event) (body any, err error)
 
-// serveEndpoint runs fn, answers its result or SPEC.md error, and records
+// serveEndpoint runs fn, answers its result or error, and records
 // the event: one log line and the metrics.
 func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, name string, fn endpointFunc) error {
 	start := time.Now()
@@ -67,7 +68,7 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) error {
 		var req struct {
 			Code string `json:"code"`
 		}
-		if err := readJSON(w, r, &req); err != nil {
+		if err := readBody(w, r, &req); err != nil {
 			return nil, err
 		}
 		login, err := h.service.Login(r.Context(), req.Code, clientIP(r))
@@ -82,7 +83,7 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) error {
 // readForUser decodes the body into req and verifies the Bearer token: how
 // every endpoint that acts for a logged-in user starts.
 func (h *Handler) readForUser(w http.ResponseWriter, r *http.Request, req any, ev *event) (auth.Identity, error) {
-	if err := readJSON(w, r, req); err != nil {
+	if err := readBody(w, r, req); err != nil {
 		return auth.Identity{}, err
 	}
 	id, err := h.verify(r)
@@ -174,29 +175,72 @@ func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request) error {
 	return err
 }
 
-// readJSON decodes a POSTed JSON object of at most maxBodyBytes into v.
+// readBody decodes a POSTed body of at most maxBodyBytes into v: a JSON
+// object, or a form (application/x-www-form-urlencoded, what `curl -d` and a
+// wx.request with a form header send) whose field names are v's JSON names.
 // Unknown fields are ignored; anything else amiss is invalid_request.
-func readJSON(w http.ResponseWriter, r *http.Request, v any) error {
+func readBody(w http.ResponseWriter, r *http.Request, v any) error {
 	if r.Method != http.MethodPost {
 		return methodNotAllowed(w, http.MethodPost)
 	}
+	mediaType := "application/json"
 	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			return invalidRequest("the body must be application/json")
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && mt != "application/x-www-form-urlencoded") {
+			return invalidRequest("the body must be application/json or application/x-www-form-urlencoded")
 		}
+		mediaType = mt
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	body := http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	if mediaType == "application/x-www-form-urlencoded" {
+		return readForm(body, v)
+	}
+	dec := json.NewDecoder(body)
 	if err := dec.Decode(v); err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return invalidRequest(fmt.Sprintf("the body exceeds %d bytes", maxBodyBytes))
-		}
-		return invalidRequest("the body must be a JSON object")
+		return bodyError(err, "the body must be a JSON object")
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return invalidRequest("the body must hold one JSON object")
 	}
 	return nil
+}
+
+// readForm decodes a form into v through v's JSON field names, so that both
+// kinds of body have one set of names. A field given twice is refused:
+// which value counts would be ambiguous.
+func readForm(body io.Reader, v any) error {
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		return bodyError(err, "the body could not be read")
+	}
+	form, err := url.ParseQuery(string(raw))
+	if err != nil {
+		return invalidRequest("the body must be a valid form")
+	}
+	fields := make(map[string]string, len(form))
+	for name, values := range form {
+		if len(values) != 1 {
+			return invalidRequest(fmt.Sprintf("the field %q is given %d times", name, len(values)))
+		}
+		fields[name] = values[0]
+	}
+	asJSON, err := json.Marshal(fields)
+	if err != nil {
+		return invalidRequest("the body must be a valid form")
+	}
+	if err := json.Unmarshal(asJSON, v); err != nil {
+		return invalidRequest("the body must be a valid form")
+	}
+	return nil
+}
+
+// bodyError is invalid_request with msg, or saying the body is too large.
+func bodyError(err error, msg string) error {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return invalidRequest(fmt.Sprintf("the body exceeds %d bytes", maxBodyBytes))
+	}
+	return invalidRequest(msg)
 }
 
 func invalidRequest(msg string) error {

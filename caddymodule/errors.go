@@ -8,9 +8,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/wxauth/caddy-wxauth/auth"
+	"github.com/wxauth/caddy-wxauth/wechat"
 )
 
-// statusOf maps SPEC.md's error codes to HTTP statuses.
+// statusOf maps the error codes to HTTP statuses.
 var statusOf = map[string]int{
 	auth.CodeInvalidRequest:   http.StatusBadRequest,
 	auth.CodeUnauthorized:     http.StatusUnauthorized,
@@ -33,7 +34,7 @@ type errorBody struct {
 	Message string `json:"message"`
 }
 
-// writeError answers err as SPEC.md's JSON error and logs it: client mistakes
+// writeError answers err as the JSON error body and logs it: client mistakes
 // at Debug, failures of WeChat or the store at Error. The response is written
 // here, so the handler chain sees no error.
 func (h *Handler) writeError(w http.ResponseWriter, err error) error {
@@ -43,6 +44,12 @@ func (h *Handler) writeError(w http.ResponseWriter, err error) error {
 		status = http.StatusInternalServerError
 	}
 	if status >= 500 {
+		if wechat.IsCode(e.Err, wechat.CodeInvalidAppID, wechat.CodeInvalidAppSecret, wechat.CodeIPNotAllowed) {
+			h.credentialsRefused.Do(func() {
+				h.logger.Error("WeChat refused this app's credentials: check app_id and app_secret (errcode 40013/40125), or add this server's IP to the app's API IP allowlist (40164)",
+					zap.String("app_id", h.AppID), zap.Error(e.Err))
+			})
+		}
 		h.logger.Error("request failed", zap.String("code", e.Code), zap.Error(e.Err))
 	} else if ce := h.logger.Check(zap.DebugLevel, "request refused"); ce != nil {
 		ce.Write(zap.String("code", e.Code), zap.Error(e.Err))
@@ -65,7 +72,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	return err
 }
 
-// asAuthError returns err as the SPEC.md error it is, or as an internal one.
+// asAuthError returns err as the client-facing error it is, or as an internal one.
 func asAuthError(err error) *auth.Error {
 	var e *auth.Error
 	if !errors.As(err, &e) {
@@ -74,7 +81,7 @@ func asAuthError(err error) *auth.Error {
 	return e
 }
 
-// errorCode is the outcome label of err: "ok" for nil, else its SPEC.md code.
+// errorCode is the outcome label of err: "ok" for nil, else its error code.
 func errorCode(err error) string {
 	if err == nil {
 		return "ok"

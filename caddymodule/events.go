@@ -16,7 +16,11 @@ func (h *Handler) record(ev event, outcome string, took time.Duration) {
 	case "login":
 		metrics.logins.WithLabelValues(outcome).Inc()
 	case "phone":
-		metrics.phones.WithLabelValues(ev.method, outcome).Inc()
+		method := ev.method
+		if method == "" {
+			method = "none" // refused before the body said which
+		}
+		metrics.phones.WithLabelValues(method, outcome).Inc()
 	}
 	fields := []zap.Field{zap.String("outcome", outcome), zap.Duration("duration", took)}
 	if ev.method != "" {

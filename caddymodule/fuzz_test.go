@@ -20,7 +20,7 @@ import (
 // fuzzPaths are the endpoints that parse a client's JSON body.
 var fuzzPaths = []string{"/wx/login", "/wx/phone", "/wx/profile"}
 
-// specStatuses maps SPEC.md's error codes to the statuses they may have.
+// specStatuses maps the README's error codes to the statuses they may have.
 var specStatuses = map[string][]int{
 	"invalid_request":    {400, 413},
 	"method_not_allowed": {405},
@@ -215,8 +215,8 @@ func FuzzEndpointBodies(f *testing.F) {
 	})
 }
 
-// checkEndpointAnswer holds an endpoint's answer to SPEC.md: a JSON object,
-// a SPEC.md error with its status when the status is 400 or more, and never
+// checkEndpointAnswer holds an endpoint's answer to the contract: a JSON object,
+// an error body with its status when the status is 400 or more, and never
 // a secret.
 func checkEndpointAnswer(t *testing.T, rec *httptest.ResponseRecorder, secrets [][]byte) {
 	t.Helper()
@@ -249,10 +249,10 @@ func checkEndpointAnswer(t *testing.T, rec *httptest.ResponseRecorder, secrets [
 	code, _ := answer["error"].(string)
 	statuses, known := specStatuses[code]
 	if !known {
-		t.Fatalf("status %d with error %q, not one of SPEC.md's: %s", rec.Code, code, body)
+		t.Fatalf("status %d with error %q, not one of the README's: %s", rec.Code, code, body)
 	}
 	if !slices.Contains(statuses, rec.Code) {
-		t.Fatalf("error %q with status %d, SPEC.md says %v", code, rec.Code, statuses)
+		t.Fatalf("error %q with status %d, the README says %v", code, rec.Code, statuses)
 	}
 	if msg, _ := answer["message"].(string); msg == "" {
 		t.Fatalf("error %q without a message: %s", code, body)

@@ -3,6 +3,9 @@ package caddymodule
 import (
 	"io"
 	"net/http"
+	"net/url"
+	"path"
+	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -11,7 +14,7 @@ import (
 	"github.com/wxauth/caddy-wxauth/auth"
 )
 
-// The identity headers an upstream may trust, as SPEC.md names them.
+// The identity headers an upstream may trust, as the README names them.
 const (
 	headerOpenID      = "X-OpenID"
 	headerUnionID     = "X-UnionID"
@@ -41,7 +44,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return serve(w, r)
 	}
 
-	public := len(h.Public) > 0 && h.Public.Match(r)
+	public := len(h.Public) > 0 && everyReadingMatches(h.Public, r)
 	if public && r.Header.Get("Authorization") == "" {
 		metrics.public.Inc()
 		return next.ServeHTTP(w, r)
@@ -55,7 +58,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		metrics.rejected.Inc()
 		return h.writeError(w, err)
 	}
-	if id.Phone == nil && len(h.RequirePhone) > 0 && h.RequirePhone.Match(r) {
+	if id.Phone == nil && len(h.RequirePhone) > 0 && someReadingMatches(h.RequirePhone, r) {
 		metrics.rejected.Inc()
 		return h.writeError(w, &auth.Error{Code: auth.CodePhoneRequired, Message: "bind a phone number first"})
 	}
@@ -199,4 +202,87 @@ func fold(c byte) byte {
 		return c + 'a' - 'A'
 	}
 	return c
+}
+
+// A path holding ';', '\\', '%' (sent as %25) or NUL (%00) is read
+// differently by different upstreams: Tomcat and Spring drop ";params" from
+// each segment, IIS takes '\\' for '/', some frameworks decode twice, C code
+// stops at NUL. `public /static/*` must not let /static/..;/api/x through to
+// a protected page, nor `/vip;/offers` slip past `require_phone /vip/*`. So
+// for such a path every reading an upstream may make is judged: public only
+// if every reading is, phone required if any reading requires it. Other
+// paths, nearly all, have one reading and cost one IndexAny.
+const ambiguousPathBytes = ";\\%\x00"
+
+// everyReadingMatches reports whether m matches every reading of r's path.
+func everyReadingMatches(m caddyhttp.MatchPath, r *http.Request) bool {
+	if !strings.ContainsAny(r.URL.Path, ambiguousPathBytes) {
+		return m.Match(r)
+	}
+	for _, p := range pathReadings(r.URL.Path) {
+		if !m.Match(withPath(r, p)) {
+			return false
+		}
+	}
+	return true
+}
+
+// someReadingMatches reports whether m matches some reading of r's path.
+func someReadingMatches(m caddyhttp.MatchPath, r *http.Request) bool {
+	if !strings.ContainsAny(r.URL.Path, ambiguousPathBytes) {
+		return m.Match(r)
+	}
+	for _, p := range pathReadings(r.URL.Path) {
+		if m.Match(withPath(r, p)) {
+			return true
+		}
+	}
+	return false
+}
+
+// pathReadingSteps are what upstreams do to a decoded path, alone or together.
+var pathReadingSteps = []func(string) string{
+	func(p string) string { // decoded once more
+		if d, err := url.PathUnescape(p); err == nil {
+			return d
+		}
+		return p
+	},
+	func(p string) string { return strings.ReplaceAll(p, "\\", "/") }, // IIS
+	func(p string) string { // Tomcat, Spring: path parameters dropped
+		segs := strings.Split(p, "/")
+		for i, s := range segs {
+			segs[i], _, _ = strings.Cut(s, ";")
+		}
+		return strings.Join(segs, "/")
+	},
+	func(p string) string { p, _, _ = strings.Cut(p, "\x00"); return p }, // C strings
+	func(p string) string { return strings.ReplaceAll(p, "\x00", "") },
+}
+
+// pathReadings is decoded as it is, and after every combination of
+// pathReadingSteps, each cleaned as an upstream would resolve it.
+func pathReadings(decoded string) []string {
+	readings := []string{decoded}
+	for set := 1; set < 1<<len(pathReadingSteps); set++ {
+		p := decoded
+		for i, step := range pathReadingSteps {
+			if set&(1<<i) != 0 {
+				p = step(p)
+			}
+		}
+		if p = path.Clean("/" + p); !slices.Contains(readings, p) {
+			readings = append(readings, p)
+		}
+	}
+	return readings
+}
+
+// withPath is a shallow copy of r whose URL has the decoded path p.
+func withPath(r *http.Request, p string) *http.Request {
+	u := *r.URL
+	u.Path, u.RawPath = p, ""
+	r2 := *r
+	r2.URL = &u
+	return &r2
 }

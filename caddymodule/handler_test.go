@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"reflect"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestStripRemovesIdentityHeadersInEverySpelling(t *testing.T) {
@@ -41,5 +43,21 @@ func BenchmarkStripIdentityHeaders(b *testing.B) {
 	}
 	for b.Loop() {
 		stripIdentityHeaders(h)
+	}
+}
+
+func TestAPhoneCallRefusedBeforeItSaysHowIsCountedUnderMethodNone(t *testing.T) {
+	fx := newEndpointFixture(t)
+	counter := metrics.phones.WithLabelValues("none", "invalid_request")
+	before := testutil.ToFloat64(counter)
+	rec, _, err := fx.serve(http.MethodPost, "/wx/phone", "Bearer "+fx.token, "application/json", []byte(`{}`))
+	if err != nil || rec.Code != http.StatusBadRequest {
+		t.Fatalf("an empty phone body: %v, %d %s", err, rec.Code, rec.Body)
+	}
+	if got := testutil.ToFloat64(counter) - before; got != 1 {
+		t.Fatalf(`phone_bindings_total{method="none",outcome="invalid_request"} grew by %v, want 1`, got)
+	}
+	if got := testutil.ToFloat64(metrics.phones.WithLabelValues("", "invalid_request")); got != 0 {
+		t.Fatalf(`a refused call was counted under method="" (%v)`, got)
 	}
 }

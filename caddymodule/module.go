@@ -5,11 +5,14 @@
 package caddymodule
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -98,7 +101,11 @@ type Handler struct {
 
 	service *auth.Service
 	store   *pooledStore
+	keyring *pooledKeyring // nil with signing_key
 	logger  *zap.Logger
+	// credentialsRefused is logged once per config: the first-login 502
+	// that a wrong app_id or app_secret causes.
+	credentialsRefused *sync.Once
 }
 
 // RateLimit allows Requests per Window.
@@ -134,6 +141,7 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // Provision fills defaults, resolves secrets and builds the service.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	h.credentialsRefused = new(sync.Once)
 	if err := initMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("wxauth: metrics: %w", err)
 	}
@@ -157,22 +165,31 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		if pem, err = os.ReadFile(h.SigningKey); err != nil {
 			return fmt.Errorf("wxauth: signing_key: %w", err)
 		}
+		if len(pem) == 0 {
+			return fmt.Errorf("wxauth: signing_key: %s is empty", h.SigningKey)
+		}
 	}
 
+	if warning := plainHTTPWarning(h.APIBase); warning != "" {
+		h.logger.Warn(warning, zap.String("api_base", h.APIBase))
+	}
 	store, prefix, err := acquireStore(*h.Store, h.Store.Prefix+h.AppID+":", repl)
 	if err != nil {
-		return fmt.Errorf("wxauth: store: %w", err)
+		return fmt.Errorf("wxauth: %w", err)
 	}
 	h.store = store
+	if store.fresh {
+		go warnIfEvicting(ctx, store.Store, h.logger)
+	}
 
-	tokens, err := token.New(ctx, token.Config{
-		AppID:         h.AppID,
-		TTL:           time.Duration(h.TokenTTL),
-		SigningKeyPEM: pem,
-		Store:         store,
-		KeyPrefix:     prefix,
-		IsNotFound:    func(err error) bool { return errors.Is(err, session.ErrNotFound) },
-	})
+	tokenCfg := token.Config{AppID: h.AppID, TTL: time.Duration(h.TokenTTL), SigningKeyPEM: pem}
+	if pem == nil {
+		if h.keyring, err = acquireKeyring(store, prefix, time.Duration(h.TokenTTL)); err != nil {
+			return fmt.Errorf("wxauth: signing keys: %w", err)
+		}
+		tokenCfg.Keyring = h.keyring.Keyring
+	}
+	tokens, err := token.New(ctx, tokenCfg)
 	if err != nil {
 		return fmt.Errorf("wxauth: signing keys: %w", err)
 	}
@@ -271,6 +288,18 @@ func (h *Handler) check() error {
 	default:
 		return fmt.Errorf("wxauth: store_outage must be fail_closed or fail_open, got %q", h.StoreOutage)
 	}
+	for _, m := range []struct {
+		name  string
+		paths caddyhttp.MatchPath
+	}{{"public", h.Public}, {"require_phone", h.RequirePhone}} {
+		for _, p := range m.paths {
+			// Caddy's path patterns start with / or are *-patterns (*, *.js);
+			// anything else never matches, which for these two is a silent hole.
+			if !strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "*") {
+				return fmt.Errorf("wxauth: %s path %q must start with / (or be a *-pattern such as *.js)", m.name, p)
+			}
+		}
+	}
 	if rl := h.LoginRateLimit; rl != nil && (rl.Requests <= 0 || rl.Window <= 0) {
 		return errors.New("wxauth: login_rate_limit needs a positive count and window")
 	}
@@ -291,13 +320,52 @@ func (h *Handler) check() error {
 	return nil
 }
 
-// Cleanup releases the store this handler acquired; Provision may have
-// failed before acquiring it.
-func (h *Handler) Cleanup() error {
-	if h.store == nil {
-		return nil
+// plainHTTPWarning is a warning when apiBase sends the AppSecret in clear
+// text to another host: plain http:// is for a wxmock on loopback.
+func plainHTTPWarning(apiBase string) string {
+	u, err := url.Parse(apiBase)
+	if err != nil || u.Scheme != "http" {
+		return ""
 	}
-	return h.store.release()
+	host := u.Hostname()
+	if ip, err := netip.ParseAddr(host); host == "localhost" || (err == nil && ip.IsLoopback()) {
+		return ""
+	}
+	return "api_base is plain http:// to a host that is not loopback: the AppSecret and access_token cross the network in clear text"
+}
+
+// warnIfEvicting warns when Redis may evict keys under memory pressure: all
+// of wxauth's keys have TTLs, so volatile-* and allkeys-* policies may drop
+// revocations and phone bindings. Best effort: managed Redis often refuses
+// CONFIG GET, and a Redis that is down now is not an error at load.
+func warnIfEvicting(ctx caddy.Context, store session.Store, logger *zap.Logger) {
+	r, ok := store.(*session.Redis)
+	if !ok {
+		return
+	}
+	ctx2, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	policy, err := r.EvictionPolicy(ctx2)
+	switch {
+	case err != nil:
+		logger.Debug("could not read Redis maxmemory-policy", zap.Error(err))
+	case policy != "noeviction":
+		logger.Warn("Redis maxmemory-policy is not noeviction: under memory pressure Redis may evict revocations and phone bindings; set maxmemory-policy noeviction",
+			zap.String("maxmemory_policy", policy))
+	}
+}
+
+// Cleanup releases the store and keyring this handler acquired; Provision
+// may have failed before acquiring them.
+func (h *Handler) Cleanup() error {
+	var errs []error
+	if h.keyring != nil {
+		errs = append(errs, h.keyring.release())
+	}
+	if h.store != nil {
+		errs = append(errs, h.store.release())
+	}
+	return errors.Join(errs...)
 }
 
 // Interface guards

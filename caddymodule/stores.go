@@ -2,10 +2,13 @@ package caddymodule
 
 import (
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/wxauth/caddy-wxauth/session"
+	"github.com/wxauth/caddy-wxauth/token"
 )
 
 // stores holds one store per distinct config across config reloads: a reload
@@ -18,6 +21,7 @@ type pooledStore struct {
 	session.Store
 	key    string
 	closer func() error
+	fresh  bool // created by this acquire, not found in the pool
 }
 
 // Destruct closes the store once no handler uses it.
@@ -52,8 +56,11 @@ func acquireStore(cfg StoreConfig, prefix string, repl *caddy.Replacer) (*pooled
 		return v.(*pooledStore), "", nil
 	}
 	rawURL := repl.ReplaceKnown(cfg.URL, "")
+	if strings.TrimSpace(rawURL) == "" {
+		return nil, "", fmt.Errorf("store redis: the URL is empty (%s resolved to nothing)", cfg.URL)
+	}
 	key := "redis:" + rawURL
-	v, _, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
+	v, loaded, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
 		client, err := session.NewRedisClient(rawURL)
 		if err != nil {
 			return nil, err
@@ -61,7 +68,46 @@ func acquireStore(cfg StoreConfig, prefix string, repl *caddy.Replacer) (*pooled
 		return &pooledStore{Store: session.NewRedis(client, ""), key: key, closer: client.Close}, nil
 	})
 	if err != nil {
-		return nil, "", fmt.Errorf("redis: %w", err)
+		return nil, "", fmt.Errorf("store redis: %w", err)
 	}
-	return v.(*pooledStore), prefix, nil
+	s := *v.(*pooledStore)
+	s.fresh = !loaded
+	return &s, prefix, nil
+}
+
+// keyrings holds one token.Keyring per store, key prefix and token lifetime
+// across config reloads: what this instance knows of signing keys survives a
+// reload even when the store has lost them, so that every token any instance
+// issued keeps verifying after a Redis restart without persistence.
+var keyrings = caddy.NewUsagePool()
+
+// pooledKeyring is a token.Keyring held in the keyrings pool.
+type pooledKeyring struct {
+	*token.Keyring
+	key string
+}
+
+// Destruct stops the keyring's background check once no handler uses it.
+func (k *pooledKeyring) Destruct() error { return k.Close() }
+
+func (k *pooledKeyring) release() error {
+	_, err := keyrings.Delete(k.key)
+	return err
+}
+
+// acquireKeyring returns the pooled keyring of the keys under prefix in
+// store, for tokens that live ttl.
+func acquireKeyring(store *pooledStore, prefix string, ttl time.Duration) (*pooledKeyring, error) {
+	key := fmt.Sprintf("%s|%s|%s", store.key, prefix, ttl)
+	v, _, err := keyrings.LoadOrNew(key, func() (caddy.Destructor, error) {
+		k, err := token.NewKeyring(token.KeyringConfig{Store: store.Store, KeyPrefix: prefix, TTL: ttl})
+		if err != nil {
+			return nil, err
+		}
+		return &pooledKeyring{Keyring: k, key: key}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*pooledKeyring), nil
 }

@@ -37,6 +37,10 @@ func TestCaddyAdaptAndValidateRefuseBadConfigsWithAReadableMessage(t *testing.T)
 		{"adapt: a bad duration", site("app_id wx1\napp_secret x\ntoken_ttl forever"), "Caddyfile", []string{"adapt", "--adapter", "caddyfile"}, "bad duration"},
 		{"validate: JSON without app_id", `{"apps":{"http":{"servers":{"s":{"listen":[":0"],"routes":[{"handle":[{"handler":"wxauth","app_secret":"x"}]}]}}}}}`,
 			"caddy.json", []string{"validate"}, "app_id is required"},
+		{"adapt: token_ttl 0", site("app_id wx1\napp_secret x\ntoken_ttl 0"), "Caddyfile", []string{"adapt", "--adapter", "caddyfile"}, "token_ttl must be positive"},
+		{"adapt: a public path without /", site("app_id wx1\napp_secret x\npublic health"), "Caddyfile", []string{"adapt", "--adapter", "caddyfile"}, `public path \"health\" must start with /`},
+		{"adapt: a require_phone path without /", site("app_id wx1\napp_secret x\nrequire_phone vip/*"), "Caddyfile", []string{"adapt", "--adapter", "caddyfile"}, `require_phone path \"vip/*\" must start with /`},
+		{"validate: a Redis URL placeholder resolving to nothing", site("app_id wx1\napp_secret x\nstore redis {env.WXAUTH_TEST_UNSET}"), "Caddyfile", []string{"validate", "--adapter", "caddyfile"}, "the URL is empty ({env.WXAUTH_TEST_UNSET} resolved to nothing)"},
 		{"validate: a secret placeholder resolving to nothing", site("app_id wx1\napp_secret {env.WXAUTH_TEST_UNSET}"), "Caddyfile", []string{"validate", "--adapter", "caddyfile"}, "app_secret resolved to an empty string"},
 	}
 	for _, tc := range tests {
