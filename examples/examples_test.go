@@ -1,7 +1,8 @@
 // Package examples has no code, only these tests: they keep examples/, the
-// root Dockerfile and xcaddy.mk working with the plugin as this repository
-// builds it. Each example runs for real where its tools exist (redis-server,
-// bash and curl, php-cgi, node, python3) and is skipped, saying why, where not.
+// READMEs' commands, the demo, every Caddyfile, the root Dockerfile and
+// xcaddy.mk working with the plugin as this repository builds it. Each
+// example runs for real where its tools exist (redis-server, bash and curl,
+// php-cgi, node, python3, jq, make) and is skipped, saying why, where not.
 package examples
 
 import (
@@ -182,8 +183,7 @@ func TestEachLegacyUpstreamSeesTheLoggedInOpenIDAndNeverAForgedOne(t *testing.T)
 			_, port, _ := net.SplitHostPort(u.backend)
 			var p int
 			fmt.Sscan(port, &p)
-			startProcess(t, u.name, u.start(p))
-			waitTCP(t, u.backend)
+			startProcess(t, u.name, u.start(p)).WaitListening(t, u.backend, 15*time.Second)
 
 			site := "http://" + u.site
 			if status, body := get(t, site+"/orders/42", "", nil); status != http.StatusUnauthorized {
@@ -279,19 +279,6 @@ func startProcess(t *testing.T, name string, cmd *exec.Cmd) *proctest.Process {
 		}
 	})
 	return p
-}
-
-func waitTCP(t *testing.T, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("nothing listens on %s after 15s", addr)
 }
 
 // --- HTTP ---------------------------------------------------------------------

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -139,6 +140,30 @@ func runCaddy(t testing.TB, caddyfile string, port, admin int) *caddy {
 	return c
 }
 
+// logMarkers numbers logSoFar's requests, so each is told apart in the log.
+var logMarkers atomic.Int64
+
+// logSoFar returns Caddy's log once every line written before the call has
+// arrived, up to those lines. Lines reach Logs through a pipe a moment after
+// the answer they belong to, so a check that something is absent from the
+// log must first know the log is complete: logSoFar sends a request whose
+// debug line (reverse_proxy's "upstream roundtrip" names the URI) is unique
+// and waits for it. It needs startCaddy's site (debug on, /public/* public)
+// and its upstream still running.
+func (c *caddy) logSoFar(t testing.TB) string {
+	t.Helper()
+	marker := fmt.Sprintf("/public/log-so-far-%d", logMarkers.Add(1))
+	if r := do(t, "GET", c.URL+marker, "", ""); r.Status != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", marker, r.Status, r.Body)
+	}
+	needle := `"uri":"` + marker + `"`
+	log := c.WaitLog(t, "the debug line of GET "+marker, func(log string) bool {
+		return strings.Contains(log, needle)
+	})
+	i := strings.Index(log, needle)
+	return log[:strings.LastIndex(log[:i], "\n")+1]
+}
+
 // world is a Caddy with wxauth between a fake WeChat and a recording upstream.
 type world struct {
 	mock     *wxmock.Server
@@ -189,15 +214,26 @@ func (r response) JSON(t testing.TB) map[string]any {
 // reload under the tests, and a kept-alive connection would outlive them.
 var client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
 
-// do sends a request; token, when set, goes in Authorization: Bearer.
+// do sends a request with a JSON body, if any; token, when set, goes in
+// Authorization: Bearer.
 func do(t testing.TB, method, url, token, body string) response {
+	t.Helper()
+	contentType := ""
+	if body != "" {
+		contentType = "application/json"
+	}
+	return doAs(t, method, url, token, contentType, body)
+}
+
+// doAs is do with the body's Content-Type given.
+func doAs(t testing.TB, method, url, token, contentType, body string) response {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -265,7 +301,8 @@ func raw(t testing.TB, baseURL, request string) response {
 	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
-// wantError checks a SPEC.md error response.
+// wantError checks an error answer as the README's error table describes
+// it: the status, {"error": code, "message": …} and a JSON Content-Type.
 func wantError(t testing.TB, r response, status int, code string) {
 	t.Helper()
 	if r.Status != status {

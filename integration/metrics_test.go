@@ -54,8 +54,16 @@ func TestEachLoginPhoneAndLogoutLogsOneLineWithoutTheOpenID(t *testing.T) {
 	tok := w.login(t, "alice")
 	do(t, "POST", w.caddy.URL+"/wx/phone", tok, fmt.Sprintf(`{"code":%q}`, w.mock.PhoneCode("alice", "13800138000")))
 	do(t, "POST", w.caddy.URL+"/wx/logout", tok, "")
-	logs := w.caddy.Logs.String()
-	for _, msg := range []string{`"msg":"login"`, `"msg":"phone"`, `"msg":"logout"`} {
+	msgs := []string{`"msg":"login"`, `"msg":"phone"`, `"msg":"logout"`}
+	logs := w.caddy.WaitLog(t, "a login, a phone and a logout line", func(log string) bool {
+		for _, msg := range msgs {
+			if !strings.Contains(log, msg) {
+				return false
+			}
+		}
+		return true
+	})
+	for _, msg := range msgs {
 		if n := strings.Count(logs, msg); n != 1 {
 			t.Errorf("%d log lines with %s, want 1", n, msg)
 		}

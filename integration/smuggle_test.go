@@ -36,7 +36,8 @@ type identity struct {
 	OpenID, UnionID, Phone, CountryCode string
 }
 
-// identityNames are SPEC.md's identity headers, as wxauth sets them.
+// identityNames are the identity headers wxauth sets (the README's "What the
+// upstream receives"), spelt as wxauth sets them.
 var identityNames = []string{"X-OpenID", "X-UnionID", "X-Phone", "X-Phone-Country-Code"}
 
 func (id identity) value(name string) string {
@@ -959,7 +960,7 @@ func TestNoSecretAppearsInTheLogsOfPhoneProfileAndForgedTokenFlows(t *testing.T)
 	step("login with WeChat down", 502, do(t, "POST", base+"/wx/login", "", jsonBody(t, map[string]string{"code": loginCode})))
 	step("phone with WeChat down", 502, postJSON(t, base+"/wx/phone", carol, map[string]string{"code": phoneCode}))
 
-	logs := w.caddy.Logs.String()
+	logs := w.caddy.logSoFar(t)
 	for _, want := range []string{`"level":"debug"`, `"level":"error"`, "decrypt_failed", "upstream_error", "invalid_code", "unauthorized", "upstream roundtrip"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the logs never mention %s, so this test proves less than it claims", want)

@@ -145,7 +145,7 @@ func TestNoSecretAppearsInAnyResponseOrLogLine(t *testing.T) {
 		bodies = append(bodies, string(do(t, "POST", w.caddy.URL+"/wx/login", "", fmt.Sprintf(`{"code":%q}`, w.mock.Code("zed"))).Body))
 	}
 	w.mock.Fail("/sns/jscode2session", 0, 0)
-	logs := w.caddy.Logs.String()
+	logs := w.caddy.logSoFar(t)
 	if !strings.Contains(logs, `"level":"debug"`) {
 		t.Fatalf("expected debug logs to be captured, got:\n%s", logs)
 	}

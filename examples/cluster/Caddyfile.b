@@ -7,10 +7,18 @@
 	admin off
 	auto_https off
 	persist_config off
+	# Loopback only: run.sh runs the whole cluster on this machine. Across
+	# machines, bind each instance to its private address instead.
+	default_bind 127.0.0.1
 	servers {
 		# The load balancer is the client here: trust its X-Forwarded-For,
 		# so login_rate_limit counts real client IPs.
 		trusted_proxies static private_ranges
+		# And take the client IP from the right of X-Forwarded-For, skipping
+		# trusted proxies. Without this Caddy takes the leftmost entry, which
+		# the client writes itself: it could dodge login_rate_limit with a
+		# new made-up IP per login, or use up a victim's IP's logins.
+		trusted_proxies_strict
 	}
 }
 

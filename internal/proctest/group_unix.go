@@ -35,3 +35,13 @@ func signal(cmd *exec.Cmd, sig syscall.Signal) {
 		_ = cmd.Process.Signal(sig)
 	}
 }
+
+// GroupAlive reports whether any process is left in cmd's group, which
+// InProcessGroup made cmd the leader of: after the leader has exited, what a
+// script started and did not stop.
+func GroupAlive(cmd *exec.Cmd) bool {
+	if cmd.Process == nil || cmd.SysProcAttr == nil || !cmd.SysProcAttr.Setpgid {
+		return false
+	}
+	return syscall.Kill(-cmd.Process.Pid, 0) == nil
+}

@@ -81,7 +81,8 @@ func (s *SyncBuffer) Reset() {
 	s.b.Reset()
 }
 
-// Process is a started command whose output (stdout and stderr) is in Logs.
+// Process is a started command whose output is in Logs: stdout and stderr,
+// or stderr only when the caller gave the command a Stdout of its own.
 type Process struct {
 	Name string
 	Cmd  *exec.Cmd
@@ -92,11 +93,16 @@ type Process struct {
 }
 
 // Start starts cmd and stops it when t ends. A cmd that InProcessGroup made
-// a group leader is stopped with its whole group.
+// a group leader is stopped with its whole group. A Stdout already set on
+// cmd is kept, for a test that reads what the command prints apart from
+// what it logs.
 func Start(t testing.TB, name string, cmd *exec.Cmd) *Process {
 	t.Helper()
 	p := &Process{Name: name, Cmd: cmd, Logs: &SyncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.Logs, p.Logs
+	if cmd.Stdout == nil {
+		cmd.Stdout = p.Logs
+	}
+	cmd.Stderr = p.Logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}
@@ -119,11 +125,34 @@ func (p *Process) Stop() {
 	})
 }
 
+// Interrupt sends SIGINT to the process, or to its whole group when
+// InProcessGroup made it a leader: what Ctrl-C in a terminal does. Unlike
+// Stop it neither waits nor kills; see Wait.
+func (p *Process) Interrupt() { interrupt(p.Cmd) }
+
+// Wait waits up to timeout for the process to exit and returns how it
+// exited, or nil if it still runs.
+func (p *Process) Wait(timeout time.Duration) *os.ProcessState {
+	select {
+	case <-p.done:
+		return p.Cmd.ProcessState
+	case <-time.After(timeout):
+		return nil
+	}
+}
+
 // WaitOK polls url until it answers 200 OK. It fails t, showing the
 // process's output, if the process exits first or 30 s pass.
 func (p *Process) WaitOK(t testing.TB, url string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	p.WaitOKWithin(t, url, 30*time.Second)
+}
+
+// WaitOKWithin is WaitOK with another timeout, for a process that builds
+// something (go run, make) before it serves.
+func (p *Process) WaitOKWithin(t testing.TB, url string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		select {
 		case <-p.done:
@@ -138,5 +167,59 @@ func (p *Process) WaitOK(t testing.TB, url string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("%s did not answer 200 at %s within 30s:\n%s", p.Name, url, p.Logs)
+	t.Fatalf("%s did not answer 200 at %s within %v:\n%s", p.Name, url, timeout, p.Logs)
+}
+
+// WaitListening polls addr (host:port) until something accepts TCP
+// connections there. It fails t, showing the process's output, if the
+// process exits first or timeout passes.
+func (p *Process) WaitListening(t testing.TB, addr string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !Listening(addr) {
+		select {
+		case <-p.done:
+			t.Fatalf("%s exited early:\n%s", p.Name, p.Logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing listens on %s %v after %s started:\n%s", addr, timeout, p.Name, p.Logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// LogTimeout is how long WaitLog waits.
+const LogTimeout = 10 * time.Second
+
+// WaitLog polls the process's output until ok holds for it, and returns
+// that output. A server writes the log line of a request before it answers,
+// but the line still passes through a pipe and the goroutine copying it into
+// Logs, so a test that reads Logs right after the answer may not find it
+// yet. It fails t, showing the output, if ok does not hold within
+// LogTimeout; what says what the test waited for.
+func (p *Process) WaitLog(t testing.TB, what string, ok func(log string) bool) string {
+	t.Helper()
+	deadline := time.Now().Add(LogTimeout)
+	for {
+		log := p.Logs.String()
+		if ok(log) {
+			return log
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s's output lacks %s after %v:\n%s", p.Name, what, LogTimeout, log)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Listening reports whether something accepts TCP connections at addr
+// (host:port).
+func Listening(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
