@@ -2,6 +2,7 @@ package wxmock
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 // The /mock/ control endpoints expose the Go helpers over HTTP for tests in
 // other languages and for curl. They answer JSON; mistakes get a 4xx status
 // and {"error":"..."} (not WeChat's errcode shape, so nobody confuses the two).
+// Those that act for an app take ?appid=, the default app when absent.
 func (s *Server) registerControl() {
 	s.mux.Handle("/mock/code", control(http.MethodGet, s.ctlCode))
 	s.mux.Handle("/mock/phonecode", control(http.MethodGet, s.ctlPhoneCode))
@@ -57,8 +59,25 @@ type codeResponse struct {
 	OpenID string `json:"openid"` // what redeeming the code will answer
 }
 
-// GET /mock/code?user=U[&errcode=N]
+// appOf returns the app a /mock/ request names with ?appid=, or the default
+// app when it names none.
+func (s *Server) appOf(r *http.Request) (*AppHandle, *controlError) {
+	appid := r.URL.Query().Get("appid")
+	if appid == "" {
+		return s.apps[0], nil
+	}
+	if a := s.byID[appid]; a != nil {
+		return a, nil
+	}
+	return nil, badRequest(fmt.Sprintf("unknown appid %q; this wxmock serves %v", appid, s.AppIDs()))
+}
+
+// GET /mock/code?user=U[&errcode=N][&appid=A]
 func (s *Server) ctlCode(r *http.Request) (any, *controlError) {
+	a, cerr := s.appOf(r)
+	if cerr != nil {
+		return nil, cerr
+	}
 	q := r.URL.Query()
 	user := q.Get("user")
 	if user == "" {
@@ -72,11 +91,15 @@ func (s *Server) ctlCode(r *http.Request) (any, *controlError) {
 		}
 		errcode = n
 	}
-	return codeResponse{Code: s.FailingCode(user, errcode), OpenID: s.OpenID(user)}, nil
+	return codeResponse{Code: a.FailingCode(user, errcode), OpenID: a.OpenID(user)}, nil
 }
 
-// GET /mock/phonecode?user=U&phone=P[&country_code=86]
+// GET /mock/phonecode?user=U&phone=P[&country_code=86][&appid=A]
 func (s *Server) ctlPhoneCode(r *http.Request) (any, *controlError) {
+	a, cerr := s.appOf(r)
+	if cerr != nil {
+		return nil, cerr
+	}
 	q := r.URL.Query()
 	user, phone, cc := q.Get("user"), q.Get("phone"), q.Get("country_code")
 	switch {
@@ -89,7 +112,7 @@ func (s *Server) ctlPhoneCode(r *http.Request) (any, *controlError) {
 	case !isDigits(cc) || len(cc) > 4:
 		return nil, badRequest("country_code must be 1 to 4 digits, like 86")
 	}
-	return codeResponse{Code: s.PhoneCodeWithCountry(user, phone, cc), OpenID: s.OpenID(user)}, nil
+	return codeResponse{Code: a.PhoneCodeWithCountry(user, phone, cc), OpenID: a.OpenID(user)}, nil
 }
 
 func isDigits(v string) bool {
@@ -118,32 +141,48 @@ func (s *Server) ctlFail(r *http.Request) (any, *controlError) {
 	return nil, nil
 }
 
-// POST /mock/invalidate_tokens
-func (s *Server) ctlInvalidateTokens(*http.Request) (any, *controlError) {
-	s.InvalidateTokens()
+// POST /mock/invalidate_tokens[?appid=A]: every app's tokens, or A's only.
+func (s *Server) ctlInvalidateTokens(r *http.Request) (any, *controlError) {
+	if r.URL.Query().Get("appid") == "" {
+		s.InvalidateTokens()
+		return nil, nil
+	}
+	a, cerr := s.appOf(r)
+	if cerr != nil {
+		return nil, cerr
+	}
+	a.InvalidateTokens()
 	return nil, nil
 }
 
-// GET /mock/encrypted_phone?user=U&phone=P
+// GET /mock/encrypted_phone?user=U&phone=P[&appid=A]
 func (s *Server) ctlEncryptedPhone(r *http.Request) (any, *controlError) {
+	a, cerr := s.appOf(r)
+	if cerr != nil {
+		return nil, cerr
+	}
 	q := r.URL.Query()
 	if q.Get("user") == "" || q.Get("phone") == "" {
 		return nil, badRequest("user and phone are required")
 	}
-	data, iv, err := s.EncryptedPhone(q.Get("user"), q.Get("phone"))
+	data, iv, err := a.EncryptedPhone(q.Get("user"), q.Get("phone"))
 	if err != nil {
 		return nil, &controlError{status: http.StatusConflict, msg: err.Error()}
 	}
 	return map[string]string{"encryptedData": data, "iv": iv}, nil
 }
 
-// GET /mock/encrypted_profile?user=U
+// GET /mock/encrypted_profile?user=U[&appid=A]
 func (s *Server) ctlEncryptedProfile(r *http.Request) (any, *controlError) {
+	a, cerr := s.appOf(r)
+	if cerr != nil {
+		return nil, cerr
+	}
 	user := r.URL.Query().Get("user")
 	if user == "" {
 		return nil, badRequest("user is required")
 	}
-	raw, sig, data, iv, err := s.EncryptedProfile(user)
+	raw, sig, data, iv, err := a.EncryptedProfile(user)
 	if err != nil {
 		return nil, &controlError{status: http.StatusConflict, msg: err.Error()}
 	}

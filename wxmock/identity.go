@@ -7,18 +7,24 @@ import (
 	"encoding/hex"
 )
 
-// OpenID returns user's openid in this mini program: a stable function of
+// OpenID returns user's openid in the default app: a stable function of
 // (AppID, user), 28 characters starting with "o" like WeChat's
 // ("oGZUI0egBJY1zhBYw2KhdUfwVJJE"). The same user has a different openid in
 // another app, as on WeChat.
-func (s *Server) OpenID(user string) string {
-	return openID(s.cfg.AppID, user)
-}
+func (s *Server) OpenID(user string) string { return s.apps[0].OpenID(user) }
+
+// OpenID returns user's openid in this app.
+func (a *AppHandle) OpenID(user string) string { return openID(a.id, user) }
 
 // UnionID returns user's unionid: stable, 28 characters starting with "o",
 // and — unlike the openid — independent of the AppID, because a unionid names
 // the user across all apps of one Open Platform account.
-func (s *Server) UnionID(user string) string {
+func (s *Server) UnionID(user string) string { return unionID(user) }
+
+// UnionID returns user's unionid, the same as in every other app.
+func (a *AppHandle) UnionID(user string) string { return unionID(user) }
+
+func unionID(user string) string {
 	return identifier("wxmock unionid\x00" + user)
 }
 

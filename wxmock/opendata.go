@@ -21,17 +21,23 @@ const defaultAvatar = "https://thirdwx.qlogo.cn/mmopen/vi_32/POgEwh4mIHO4nibH0Kl
 // has no session_key to encrypt with.
 var ErrNoSession = errors.New("user has never logged in; redeem a Code first")
 
-// EncryptedPhone returns the legacy getPhoneNumber open data for user's
-// mainland number phone, as the mini program's button handed it out before
+// EncryptedPhone returns the legacy getPhoneNumber open data for the default
+// app's user's mainland number phone, as the mini program's button handed it out before
 // the code-based API: encryptedData and iv in base64, AES-128-CBC with PKCS#7
 // padding, keyed with user's latest session_key. The plaintext is
 // {"phoneNumber","purePhoneNumber","countryCode":"86","watermark":{"timestamp","appid"}}.
 // It fails if user has never logged in.
 func (s *Server) EncryptedPhone(user, phone string) (encryptedData, iv string, err error) {
+	return s.apps[0].EncryptedPhone(user, phone)
+}
+
+// EncryptedPhone is Server.EncryptedPhone for this app: keyed with user's
+// latest session_key in this app, watermarked with its AppID.
+func (a *AppHandle) EncryptedPhone(user, phone string) (encryptedData, iv string, err error) {
 	if phone == "" {
 		return "", "", errors.New("wxmock: encrypted phone: empty phone number")
 	}
-	key, now, err := s.latestKey(user)
+	key, now, err := a.latestKey(user)
 	if err != nil {
 		return "", "", fmt.Errorf("wxmock: encrypted phone for %q: %w", user, err)
 	}
@@ -40,7 +46,7 @@ func (s *Server) EncryptedPhone(user, phone string) (encryptedData, iv string, e
 		PurePhoneNumber string    `json:"purePhoneNumber"`
 		CountryCode     string    `json:"countryCode"`
 		Watermark       watermark `json:"watermark"`
-	}{phone, phone, "86", watermark{Timestamp: now, AppID: s.cfg.AppID}})
+	}{phone, phone, "86", watermark{Timestamp: now, AppID: a.id}})
 	if err != nil {
 		return "", "", fmt.Errorf("wxmock: encrypted phone: encoding plaintext: %w", err)
 	}
@@ -48,7 +54,7 @@ func (s *Server) EncryptedPhone(user, phone string) (encryptedData, iv string, e
 }
 
 // EncryptedProfile returns the legacy getUserProfile / getUserInfo open data
-// for user: rawData (the plaintext profile JSON, with the nickname
+// for user of the default app: rawData (the plaintext profile JSON, with the nickname
 // "微信用户" and grey avatar WeChat gives everyone now), signature =
 // hex(sha1(rawData + session_key)), and encryptedData/iv of
 // {"openId","nickName","gender","city","province","country","avatarUrl","unionId","watermark"}
@@ -57,7 +63,13 @@ func (s *Server) EncryptedPhone(user, phone string) (encryptedData, iv string, e
 // Config.UnionID governs jscode2session only. It fails if user has never
 // logged in.
 func (s *Server) EncryptedProfile(user string) (rawData, signature, encryptedData, iv string, err error) {
-	key, now, err := s.latestKey(user)
+	return s.apps[0].EncryptedProfile(user)
+}
+
+// EncryptedProfile is Server.EncryptedProfile for this app: this app's
+// openId and AppID, the unionId every app shares.
+func (a *AppHandle) EncryptedProfile(user string) (rawData, signature, encryptedData, iv string, err error) {
+	key, now, err := a.latestKey(user)
 	if err != nil {
 		return "", "", "", "", fmt.Errorf("wxmock: encrypted profile for %q: %w", user, err)
 	}
@@ -87,8 +99,8 @@ func (s *Server) EncryptedProfile(user string) (rawData, signature, encryptedDat
 		AvatarURL string    `json:"avatarUrl"`
 		UnionID   string    `json:"unionId"`
 		Watermark watermark `json:"watermark"`
-	}{s.OpenID(user), p.NickName, p.Gender, p.City, p.Province, p.Country, p.AvatarURL, s.UnionID(user),
-		watermark{Timestamp: now, AppID: s.cfg.AppID}})
+	}{a.OpenID(user), p.NickName, p.Gender, p.City, p.Province, p.Country, p.AvatarURL, unionID(user),
+		watermark{Timestamp: now, AppID: a.id}})
 	if err != nil {
 		return "", "", "", "", fmt.Errorf("wxmock: encrypted profile: encoding plaintext: %w", err)
 	}
@@ -99,15 +111,16 @@ func (s *Server) EncryptedProfile(user string) (rawData, signature, encryptedDat
 	return string(raw), hex.EncodeToString(sum[:]), encryptedData, iv, nil
 }
 
-// latestKey returns user's latest session_key and the time for a watermark.
-func (s *Server) latestKey(user string) (string, int64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	keys := s.sessions[s.OpenID(user)]
+// latestKey returns user's latest session_key in app a and the time for a
+// watermark.
+func (a *AppHandle) latestKey(user string) (string, int64, error) {
+	a.s.mu.Lock()
+	defer a.s.mu.Unlock()
+	keys := a.sessions[a.OpenID(user)]
 	if len(keys) == 0 {
 		return "", 0, ErrNoSession
 	}
-	return keys[len(keys)-1], s.now().Unix(), nil
+	return keys[len(keys)-1], a.s.now().Unix(), nil
 }
 
 // encryptOpenData encrypts plain the way WeChat's open data is: AES-128-CBC,

@@ -9,6 +9,7 @@ import (
 )
 
 type phoneCode struct {
+	app         *AppHandle // the only app whose access_token may redeem it
 	openid      string
 	phone       string // without country code: purePhoneNumber
 	countryCode string
@@ -17,25 +18,36 @@ type phoneCode struct {
 	used        bool
 }
 
-// PhoneCode mints a getPhoneNumber code for user with the mainland number
-// phone (country code 86), as the mini program gets from a
+// PhoneCode mints a getPhoneNumber code for user of the default app with the
+// mainland number phone (country code 86), as the mini program gets from a
 // <button open-type="getPhoneNumber">. It is single-use and expires after
 // five minutes. The user need not have logged in.
-func (s *Server) PhoneCode(user, phone string) string {
-	return s.PhoneCodeWithCountry(user, phone, "86")
+func (s *Server) PhoneCode(user, phone string) string { return s.apps[0].PhoneCode(user, phone) }
+
+// PhoneCode mints a getPhoneNumber code for user of this app. Only this
+// app's access_tokens can redeem it: with another app's it answers 40029.
+func (a *AppHandle) PhoneCode(user, phone string) string {
+	return a.PhoneCodeWithCountry(user, phone, "86")
 }
 
 // PhoneCodeWithCountry is PhoneCode for a number outside the mainland:
 // countryCode is digits such as "852". phoneNumber is then answered as
 // "+" + countryCode + phone, purePhoneNumber as phone.
 func (s *Server) PhoneCodeWithCountry(user, phone, countryCode string) string {
+	return s.apps[0].PhoneCodeWithCountry(user, phone, countryCode)
+}
+
+// PhoneCodeWithCountry is Server.PhoneCodeWithCountry for this app.
+func (a *AppHandle) PhoneCodeWithCountry(user, phone, countryCode string) string {
 	code := randomHex(32)
+	s := a.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
 	s.pruneCodes(now)
 	s.phoneCodes[code] = &phoneCode{
-		openid:      s.OpenID(user),
+		app:         a,
+		openid:      a.OpenID(user),
 		phone:       phone,
 		countryCode: countryCode,
 		minted:      now,
@@ -74,12 +86,15 @@ func fullPhoneNumber(phone, countryCode string) string {
 // APIs do (binarywang/WxJava#444). With "openid" in the body WeChat checks
 // that the code belongs to that user; its docs name no errcode for a
 // mismatch, so the fake answers 40029 too, and leaves the code unused — a
-// client that sends the wrong user must not burn the right user's code.
+// client that sends the wrong user must not burn the right user's code. A
+// code minted for another app than the access_token's is unknown to this
+// app: 40029, and the code stays redeemable by its own app.
 func (s *Server) getUserPhoneNumber(r *http.Request) any {
 	if r.Method != http.MethodPost {
 		return wxError(errRequirePOST)
 	}
-	if errcode := s.checkAccessToken(r.URL.Query().Get("access_token")); errcode != 0 {
+	a, errcode := s.checkAccessToken(r.URL.Query().Get("access_token"))
+	if errcode != 0 {
 		return wxError(errcode)
 	}
 	var req struct {
@@ -96,7 +111,7 @@ func (s *Server) getUserPhoneNumber(r *http.Request) any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.phoneCodes[req.Code]
-	if req.Code == "" || c == nil || c.used || !s.now().Before(c.expires) || (req.OpenID != "" && req.OpenID != c.openid) {
+	if req.Code == "" || c == nil || c.app != a || c.used || !s.now().Before(c.expires) || (req.OpenID != "" && req.OpenID != c.openid) {
 		return wxError(errInvalidCode)
 	}
 	c.used = true
@@ -111,7 +126,7 @@ func (s *Server) getUserPhoneNumber(r *http.Request) any {
 			PhoneNumber:     fullPhoneNumber(c.phone, c.countryCode),
 			PurePhoneNumber: c.phone,
 			CountryCode:     cc,
-			Watermark:       watermark{Timestamp: c.minted.Unix(), AppID: s.cfg.AppID},
+			Watermark:       watermark{Timestamp: c.minted.Unix(), AppID: a.id},
 		},
 	}
 }

@@ -37,16 +37,30 @@ var apiPaths = []string{
 	PathCheckSession,
 }
 
-// Config describes the one mini program the fake serves. The zero value is
-// usable: it serves DemoAppID/DemoAppSecret with two-hour tokens.
+// Config describes the apps the fake serves and how it behaves. The zero
+// value is usable: it serves DemoAppID/DemoAppSecret with two-hour tokens.
 type Config struct {
-	// AppID and AppSecret are what jscode2session and the token endpoints
-	// accept; anything else gets 40013 / 40125. Default DemoAppID and
-	// DemoAppSecret.
+	// AppID and AppSecret are one app the fake serves: jscode2session and
+	// the token endpoints accept this AppID with this AppSecret (an unknown
+	// AppID gets 40013, a wrong secret 40125). It is the default app, the one
+	// the Server's own helpers (Code, OpenID, …) and the /mock/ endpoints
+	// without ?appid= act for. An empty field defaults to DemoAppID /
+	// DemoAppSecret; when both are empty and Apps is not, the pair is left
+	// out and Apps[0] is the default app.
 	AppID, AppSecret string
 
-	// UnionID makes jscode2session answer with a unionid, as it does for a
-	// mini program bound to an Open Platform account. Default false.
+	// Apps are more apps served by the same fake, as WeChat serves any
+	// number of AppIDs — say the mini programs and official accounts of one
+	// company. Each checks its own credentials and gets its own openids,
+	// session_keys and access_tokens; codes and access_tokens work only for
+	// the app they were minted for. Every field is required; an AppID given
+	// twice must come with the same AppSecret (it is then served once). New
+	// panics on a mistake here. Default none: only AppID is served.
+	Apps []App
+
+	// UnionID makes jscode2session answer with a unionid, as it does for
+	// apps bound to an Open Platform account. It applies to every app, and
+	// a user's unionid is the same in all of them. Default false.
 	UnionID bool
 
 	// TokenTTL is the lifetime of an access_token (its expires_in). Default
@@ -68,23 +82,24 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Server is a fake WeChat server for one mini program. It is an http.Handler;
-// mount it on an httptest.Server or run cmd/wxmock. All methods are safe for
-// concurrent use.
+// Server is a fake WeChat server for one or more apps. It is an
+// http.Handler; mount it on an httptest.Server or run cmd/wxmock. Its helper
+// methods act for the default app (see Config.AppID); App returns the same
+// helpers for another. All methods are safe for concurrent use.
 type Server struct {
-	cfg Config
-	mux *http.ServeMux
+	cfg  Config
+	mux  *http.ServeMux
+	apps []*AppHandle          // in Config order, the default first; fixed after New
+	byID map[string]*AppHandle // the same, by AppID
 
-	mu          sync.Mutex
-	codes       map[string]*loginCode // wx.login codes by code
-	phoneCodes  map[string]*phoneCode // getPhoneNumber codes by code
-	sessions    map[string][]string   // session_keys by openid, oldest first
-	codesPruned time.Time             // last pruneCodes sweep
-	tokens      tokenState
-	faults      map[string]*fault // by API path
-	calls       map[string]int    // by API path
-	fetches     map[string]int    // successful token answers, by endpoint
-	issued      map[string]int    // distinct tokens minted, by endpoint
+	mu           sync.Mutex
+	codes        map[string]*loginCode   // every app's wx.login codes, by code
+	phoneCodes   map[string]*phoneCode   // every app's getPhoneNumber codes, by code
+	codesPruned  time.Time               // last pruneCodes sweep
+	tokens       map[string]*accessToken // every app's access_tokens, by value
+	tokensPruned time.Time               // last pruneTokens sweep
+	faults       map[string]*fault       // by API path
+	calls        map[string]int          // by API path
 }
 
 type fault struct {
@@ -92,13 +107,12 @@ type fault struct {
 	times   int // < 0: until cleared
 }
 
-// New returns a fake WeChat configured by cfg.
+// New returns a fake WeChat configured by cfg. It panics if cfg.Apps is
+// inconsistent (see Config.Apps).
 func New(cfg Config) *Server {
-	if cfg.AppID == "" {
-		cfg.AppID = DemoAppID
-	}
-	if cfg.AppSecret == "" {
-		cfg.AppSecret = DemoAppSecret
+	apps, err := appsOf(cfg)
+	if err != nil {
+		panic(err)
 	}
 	if cfg.TokenTTL <= 0 {
 		cfg.TokenTTL = 7200 * time.Second
@@ -109,11 +123,14 @@ func New(cfg Config) *Server {
 	s := &Server{
 		cfg:        cfg,
 		mux:        http.NewServeMux(),
+		byID:       make(map[string]*AppHandle),
 		codes:      make(map[string]*loginCode),
 		phoneCodes: make(map[string]*phoneCode),
-		sessions:   make(map[string][]string),
-		tokens:     tokenState{byValue: make(map[string]*accessToken)},
+		tokens:     make(map[string]*accessToken),
 		faults:     make(map[string]*fault),
+	}
+	for _, app := range apps {
+		s.addApp(app)
 	}
 	s.resetCounters()
 
@@ -241,32 +258,52 @@ func checkAPIPath(path string) error {
 // Stats counts what clients did. Maps are fresh copies.
 type Stats struct {
 	// TokenFetches counts successful answers that handed out an
-	// access_token, by endpoint: "stable_token" and "token". A stable_token
-	// call that returns the still-current token counts too, so this is the
-	// number to assert on when testing that a client caches its token.
+	// access_token, by endpoint: "stable_token" and "token", summed over
+	// all apps. A stable_token call that returns the still-current token
+	// counts too, so this is the number to assert on when testing that a
+	// client caches its token.
 	TokenFetches map[string]int `json:"token_fetches"`
 
-	// TokensIssued counts distinct access_tokens minted, by endpoint.
+	// TokensIssued counts distinct access_tokens minted, by endpoint,
+	// summed over all apps.
 	TokensIssued map[string]int `json:"tokens_issued"`
 
 	// Calls counts every request to each WeChat API path, failed ones and
 	// injected faults included. /mock/ calls are not counted.
 	Calls map[string]int `json:"calls"`
+
+	// Apps breaks TokenFetches and TokensIssued down by AppID; every app
+	// served has an entry. Stats().Apps[appid].TokenFetches["stable_token"]
+	// is the number to assert on when several clients should share one
+	// app's token.
+	Apps map[string]AppStats `json:"apps"`
 }
 
 // Stats returns the counters since New or the last Reset.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{
-		TokenFetches: maps.Clone(s.fetches),
-		TokensIssued: maps.Clone(s.issued),
+	st := Stats{
+		TokenFetches: map[string]int{endpointStable: 0, endpointToken: 0},
+		TokensIssued: map[string]int{endpointStable: 0, endpointToken: 0},
 		Calls:        maps.Clone(s.calls),
+		Apps:         make(map[string]AppStats, len(s.apps)),
 	}
+	for _, a := range s.apps {
+		as := a.stats()
+		for k, n := range as.TokenFetches {
+			st.TokenFetches[k] += n
+		}
+		for k, n := range as.TokensIssued {
+			st.TokensIssued[k] += n
+		}
+		st.Apps[a.id] = as
+	}
+	return st
 }
 
-// Reset clears the counters and all injected faults. Codes, sessions and
-// tokens survive, so a test may reset between phases of one scenario.
+// Reset clears the counters (of every app) and all injected faults. Codes,
+// sessions and tokens survive, so a test may reset between phases of one scenario.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -279,8 +316,9 @@ func (s *Server) resetCounters() {
 	for _, p := range apiPaths {
 		s.calls[p] = 0
 	}
-	s.fetches = map[string]int{endpointStable: 0, endpointToken: 0}
-	s.issued = map[string]int{endpointStable: 0, endpointToken: 0}
+	for _, a := range s.apps {
+		a.resetCounters()
+	}
 }
 
 func (s *Server) now() time.Time { return s.cfg.Now() }

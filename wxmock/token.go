@@ -30,6 +30,7 @@ const (
 )
 
 type accessToken struct {
+	app      *AppHandle // the app it was issued to, which it identifies
 	value    string
 	endpoint string
 	expires  time.Time // natural end of life: 42001 afterwards
@@ -47,14 +48,6 @@ func (t *accessToken) end() (time.Time, int) {
 func (t *accessToken) valid(now time.Time) bool {
 	end, _ := t.end()
 	return now.Before(end)
-}
-
-type tokenState struct {
-	byValue    map[string]*accessToken
-	stable     *accessToken // current stable_token token
-	legacy     *accessToken // latest cgi-bin/token token
-	lastForced time.Time    // last forced stable_token refresh
-	lastPrune  time.Time
 }
 
 type stableTokenRequest struct {
@@ -75,7 +68,8 @@ type tokenResponse struct {
 // issued and the old keeps working until it expires. force_refresh issues a
 // new token and kills the old at once — unless the previous forced refresh was
 // under 30 s ago and the current token still works, which WeChat ignores.
-// Tokens from this endpoint and from cgi-bin/token never affect each other.
+// Tokens from this endpoint and from cgi-bin/token never affect each other,
+// nor do different apps' tokens.
 func (s *Server) stableToken(r *http.Request) any {
 	if r.Method != http.MethodPost {
 		return wxError(errRequirePOST)
@@ -87,33 +81,33 @@ func (s *Server) stableToken(r *http.Request) any {
 		// missing, not 47001 data format error, as captured real answers show.
 		req = stableTokenRequest{}
 	}
-	if errcode := s.checkCredentials(req.AppID, req.Secret, req.GrantType, "client_credential"); errcode != 0 {
+	a, errcode := s.checkCredentials(req.AppID, req.Secret, req.GrantType, "client_credential")
+	if errcode != 0 {
 		return wxError(errcode)
 	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	ts := &s.tokens
-	cur := ts.stable
+	cur := a.stable
 	curValid := cur != nil && cur.valid(now)
 	renewWindow := min(overlap, s.cfg.TokenTTL/2)
 	switch {
 	case req.ForceRefresh:
-		if curValid && !ts.lastForced.IsZero() && now.Sub(ts.lastForced) < forceRefreshGap {
+		if curValid && !a.lastForced.IsZero() && now.Sub(a.lastForced) < forceRefreshGap {
 			break
 		}
 		if cur != nil && (cur.cutoff.IsZero() || now.Before(cur.cutoff)) {
 			cur.cutoff = now
 		}
-		ts.lastForced = now
-		cur = s.issue(endpointStable, now)
-		ts.stable = cur
+		a.lastForced = now
+		cur = s.issue(a, endpointStable, now)
+		a.stable = cur
 	case !curValid || cur.expires.Sub(now) <= renewWindow:
-		cur = s.issue(endpointStable, now)
-		ts.stable = cur
+		cur = s.issue(a, endpointStable, now)
+		a.stable = cur
 	}
-	s.fetches[endpointStable]++
+	a.fetches[endpointStable]++
 	return tokenResponse{AccessToken: cur.value, ExpiresIn: wholeSeconds(cur.expires.Sub(now))}
 }
 
@@ -122,21 +116,22 @@ func (s *Server) stableToken(r *http.Request) any {
 // 保证在5分钟内，新老access_token都可用") and then answers 40001.
 func (s *Server) token(r *http.Request) any {
 	q := r.URL.Query()
-	if errcode := s.checkCredentials(q.Get("appid"), q.Get("secret"), q.Get("grant_type"), "client_credential"); errcode != 0 {
+	a, errcode := s.checkCredentials(q.Get("appid"), q.Get("secret"), q.Get("grant_type"), "client_credential")
+	if errcode != 0 {
 		return wxError(errcode)
 	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	if prev := s.tokens.legacy; prev != nil {
+	if prev := a.legacy; prev != nil {
 		if graceEnd := now.Add(overlap); prev.cutoff.IsZero() || graceEnd.Before(prev.cutoff) {
 			prev.cutoff = graceEnd
 		}
 	}
-	t := s.issue(endpointToken, now)
-	s.tokens.legacy = t
-	s.fetches[endpointToken]++
+	t := s.issue(a, endpointToken, now)
+	a.legacy = t
+	a.fetches[endpointToken]++
 	return tokenResponse{AccessToken: t.value, ExpiresIn: wholeSeconds(s.cfg.TokenTTL)}
 }
 
@@ -147,45 +142,53 @@ func wholeSeconds(d time.Duration) int {
 	return max(1, int(d/time.Second))
 }
 
-// issue mints a token. The caller holds s.mu.
-func (s *Server) issue(endpoint string, now time.Time) *accessToken {
+// issue mints a token for app a. The caller holds s.mu.
+func (s *Server) issue(a *AppHandle, endpoint string, now time.Time) *accessToken {
 	s.pruneTokens(now)
 	// Shaped like WeChat's: a number, an underscore, ~130 URL-safe characters.
 	var b [96]byte
 	_, _ = rand.Read(b[:])
 	t := &accessToken{
+		app:      a,
 		value:    "91_" + base64.RawURLEncoding.EncodeToString(b[:]),
 		endpoint: endpoint,
 		expires:  now.Add(s.cfg.TokenTTL),
 	}
-	s.tokens.byValue[t.value] = t
-	s.issued[endpoint]++
+	s.tokens[t.value] = t
+	a.issued[endpoint]++
 	return t
 }
 
 func (s *Server) pruneTokens(now time.Time) {
-	ts := &s.tokens
-	if now.Sub(ts.lastPrune) < forgetAfter/10 {
+	if now.Sub(s.tokensPruned) < forgetAfter/10 {
 		return
 	}
-	ts.lastPrune = now
-	for v, t := range ts.byValue {
+	s.tokensPruned = now
+	for v, t := range s.tokens {
 		if end, _ := t.end(); now.Sub(end) > forgetAfter {
-			delete(ts.byValue, v)
+			delete(s.tokens, v)
 		}
 	}
 }
 
 // InvalidateTokens kills every access_token issued so far, from both
-// endpoints: using one answers 40001 from now on, and the next stable_token
-// call issues a new token. It simulates a token refreshed elsewhere (another
-// server sharing the AppID, or someone pressing "reset" in the console).
-func (s *Server) InvalidateTokens() {
+// endpoints and for every app: using one answers 40001 from now on, and the
+// next stable_token call issues a new token. It simulates a token refreshed
+// elsewhere (another server sharing the AppID, or someone pressing "reset"
+// in the console).
+func (s *Server) InvalidateTokens() { s.invalidateTokens(nil) }
+
+// InvalidateTokens kills this app's access_tokens only, as
+// Server.InvalidateTokens kills all apps'.
+func (a *AppHandle) InvalidateTokens() { a.s.invalidateTokens(a) }
+
+// invalidateTokens kills app a's tokens, or every token when a is nil.
+func (s *Server) invalidateTokens(a *AppHandle) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	for _, t := range s.tokens.byValue {
-		if t.cutoff.IsZero() || now.Before(t.cutoff) {
+	for _, t := range s.tokens {
+		if (a == nil || t.app == a) && (t.cutoff.IsZero() || now.Before(t.cutoff)) {
 			t.cutoff = now
 		}
 	}
@@ -193,24 +196,26 @@ func (s *Server) InvalidateTokens() {
 
 // checkAccessToken answers what WeChat answers for an API call carrying tok:
 // 41001 when missing, 40014 when it cannot be a token at all, 40001 when
-// unknown, replaced or invalidated, 42001 when expired, 0 when good.
-func (s *Server) checkAccessToken(tok string) int {
+// unknown, replaced or invalidated, 42001 when expired, and 0 with the app
+// the token was issued to when good — a token names its app, so the call
+// acts for that app.
+func (s *Server) checkAccessToken(tok string) (*AppHandle, int) {
 	if tok == "" {
-		return errAccessTokenMissing
+		return nil, errAccessTokenMissing
 	}
 	if !wellFormedToken(tok) {
-		return errInvalidAccessToken
+		return nil, errInvalidAccessToken
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := s.tokens.byValue[tok]
+	t := s.tokens[tok]
 	if t == nil {
-		return errInvalidCredential
+		return nil, errInvalidCredential
 	}
 	if end, errcode := t.end(); !s.now().Before(end) {
-		return errcode
+		return nil, errcode
 	}
-	return 0
+	return t.app, 0
 }
 
 func wellFormedToken(tok string) bool {

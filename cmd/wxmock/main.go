@@ -6,11 +6,15 @@
 //	wxmock -listen 127.0.0.1:9090
 //	curl 'localhost:9090/mock/code?user=alice'
 //
+// One wxmock serves several apps, as WeChat does: repeat -app id:secret, and
+// add &appid=id to a /mock/ call to act for that app.
+//
 // See package github.com/wxauth/caddy-wxauth/wxmock for the APIs it serves
 // and how it behaves.
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -21,6 +25,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -30,37 +35,68 @@ import (
 // options are the command-line settings.
 type options struct {
 	listen            string
-	appID             string
+	appID             string // "" when only -app apps are served
 	secret            string
+	apps              []wxmock.App // from -app, in order
 	unionID           bool
 	latency           time.Duration
 	tokenTTL          time.Duration
 	countryCodeNumber bool
 }
 
+// appFlag collects repeated -app id:secret flags.
+type appFlag []wxmock.App
+
+// String shows the AppIDs only: flag prints it, and secrets stay out of help
+// and error messages.
+func (f *appFlag) String() string {
+	ids := make([]string, len(*f))
+	for i, a := range *f {
+		ids[i] = a.AppID
+	}
+	return strings.Join(ids, ",")
+}
+
+func (f *appFlag) Set(v string) error {
+	// Split at the first colon: AppIDs have none, a secret might.
+	id, secret, _ := strings.Cut(v, ":")
+	if id == "" || secret == "" {
+		return errors.New("want id:secret, like wx0123456789abcdef:s3cret")
+	}
+	*f = append(*f, wxmock.App{AppID: id, AppSecret: secret})
+	return nil
+}
+
 // parseFlags reads args (without the program name). The secret defaults to
 // $WXMOCK_SECRET, then to the demo secret, so it need not appear in ps.
+// With -app and neither -appid nor -secret, only the -app apps are served.
 func parseFlags(args []string, getenv func(string) string, output io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("wxmock", flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.Usage = func() {
-		fmt.Fprintf(output, "Usage: wxmock [flags]\n\nA fake WeChat server for mini program backends. Flags:\n\n")
+		fmt.Fprintf(output, "Usage: wxmock [flags]\n\nA fake WeChat server for mini program and official account backends. It serves\nthe -appid app (the demo app by default) and one more app per -app (with -app\nalone, only those); /mock/ calls act for the first unless they add &appid=. Flags:\n\n")
 		fs.PrintDefaults()
 	}
-	secret := getenv("WXMOCK_SECRET")
-	if secret == "" {
-		secret = wxmock.DemoAppSecret
-	}
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:9090", "`address` to listen on")
-	fs.StringVar(&o.appID, "appid", wxmock.DemoAppID, "the mini program's AppID the fake accepts")
-	fs.StringVar(&o.secret, "secret", secret, "the AppSecret the fake accepts (default from $WXMOCK_SECRET, else the demo secret)")
+	fs.StringVar(&o.appID, "appid", wxmock.DemoAppID, "the AppID of the default app, the one /mock/ calls without appid act for")
+	// No flag default: flag would print it in -h, and it may come from
+	// $WXMOCK_SECRET. Filled in after parsing.
+	fs.StringVar(&o.secret, "secret", "", "the default app's AppSecret (default from $WXMOCK_SECRET, else the demo secret)")
+	var apps appFlag
+	fs.Var(&apps, "app", "one more app to serve, as `id:secret`; repeat for several (-app wxA:s1 -app wxB:s2). With -app and neither -appid nor -secret, only the -app apps are served and the first is the default. Unlike $WXMOCK_SECRET, these secrets show in ps")
 	fs.BoolVar(&o.unionID, "unionid", false, "include unionid in jscode2session answers")
 	fs.DurationVar(&o.latency, "latency", 0, "delay added to every WeChat API call")
 	fs.DurationVar(&o.tokenTTL, "token-ttl", 2*time.Hour, "access_token lifetime (expires_in)")
 	fs.BoolVar(&o.countryCodeNumber, "country-code-number", false, "send phone_info.countryCode as a JSON number (86), the form WeChat's docs show; real WeChat answers send a string (\"86\"), which is the default")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
+	}
+	o.apps = apps
+	set := make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["secret"] {
+		o.secret = cmp.Or(getenv("WXMOCK_SECRET"), wxmock.DemoAppSecret)
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -74,6 +110,19 @@ func parseFlags(args []string, getenv func(string) string, output io.Writer) (op
 	case o.tokenTTL <= 0:
 		return options{}, fmt.Errorf("-token-ttl %v: must be positive", o.tokenTTL)
 	}
+	if len(o.apps) > 0 && !set["appid"] && !set["secret"] {
+		o.appID, o.secret = "", ""
+	}
+	secrets := make(map[string]string)
+	if o.appID != "" {
+		secrets[o.appID] = o.secret
+	}
+	for _, a := range o.apps {
+		if prev, dup := secrets[a.AppID]; dup && prev != a.AppSecret {
+			return options{}, fmt.Errorf("-app %s: that AppID is already served with another secret", a.AppID)
+		}
+		secrets[a.AppID] = a.AppSecret
+	}
 	return o, nil
 }
 
@@ -82,14 +131,20 @@ func serve(ctx context.Context, ln net.Listener, o options, logger *log.Logger) 
 	fake := wxmock.New(wxmock.Config{
 		AppID:             o.appID,
 		AppSecret:         o.secret,
+		Apps:              o.apps,
 		UnionID:           o.unionID,
 		TokenTTL:          o.tokenTTL,
 		Latency:           o.latency,
 		CountryCodeNumber: o.countryCodeNumber,
 	})
 	srv := &http.Server{Handler: fake, ReadHeaderTimeout: 10 * time.Second}
-	logger.Printf("wxmock: fake WeChat for appid %s listening on http://%s (unionid %t, token ttl %v, latency %v)",
-		o.appID, ln.Addr(), o.unionID, o.tokenTTL, o.latency)
+	ids := fake.AppIDs()
+	label := "appid"
+	if len(ids) > 1 {
+		label = "appids" // the first is the default
+	}
+	logger.Printf("wxmock: fake WeChat for %s %s listening on http://%s (unionid %t, token ttl %v, latency %v)",
+		label, strings.Join(ids, ", "), ln.Addr(), o.unionID, o.tokenTTL, o.latency)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

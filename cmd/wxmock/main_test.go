@@ -10,6 +10,8 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +26,9 @@ func TestParseFlags(t *testing.T) {
 		secret:   wxmock.DemoAppSecret,
 		tokenTTL: 2 * time.Hour,
 	}
+	with := func(f func(*options)) options { o := defaults; f(&o); return o }
+	appA := wxmock.App{AppID: "wxaaaaaaaaaaaaaaaa", AppSecret: "secret-a"}
+	appB := wxmock.App{AppID: "wxbbbbbbbbbbbbbbbb", AppSecret: "secret-b"}
 	tests := []struct {
 		name    string
 		args    []string
@@ -42,6 +47,33 @@ func TestParseFlags(t *testing.T) {
 		{name: "a zero token TTL is refused", args: []string{"-token-ttl", "0s"}, wantErr: "-token-ttl"},
 		{name: "a negative latency is refused", args: []string{"-latency", "-1s"}, wantErr: "-latency"},
 		{name: "an empty appid is refused", args: []string{"-appid", ""}, wantErr: "-appid"},
+		{name: "-app may be repeated, and then only those apps are served",
+			args: []string{"-app", "wxaaaaaaaaaaaaaaaa:secret-a", "-app", "wxbbbbbbbbbbbbbbbb:secret-b"},
+			want: with(func(o *options) { o.appID, o.secret, o.apps = "", "", []wxmock.App{appA, appB} })},
+		{name: "-app adds to -appid, which stays the default app",
+			args: []string{"-appid", "wxabc", "-app", "wxbbbbbbbbbbbbbbbb:secret-b"},
+			want: with(func(o *options) { o.appID, o.apps = "wxabc", []wxmock.App{appB} })},
+		{name: "-secret with -app keeps the demo AppID as the default app",
+			args: []string{"-secret", "s", "-app", "wxbbbbbbbbbbbbbbbb:secret-b"},
+			want: with(func(o *options) { o.secret, o.apps = "s", []wxmock.App{appB} })},
+		{name: "WXMOCK_SECRET alone does not add the demo app beside -app",
+			args: []string{"-app", "wxaaaaaaaaaaaaaaaa:secret-a"}, env: map[string]string{"WXMOCK_SECRET": "from-env"},
+			want: with(func(o *options) { o.appID, o.secret, o.apps = "", "", []wxmock.App{appA} })},
+		{name: "an -app secret may contain colons",
+			args: []string{"-app", "wxaaaaaaaaaaaaaaaa:a:b"},
+			want: with(func(o *options) {
+				o.appID, o.secret, o.apps = "", "", []wxmock.App{{AppID: appA.AppID, AppSecret: "a:b"}}
+			})},
+		{name: "an -app repeating the -appid with its secret is accepted",
+			args: []string{"-appid", appA.AppID, "-secret", appA.AppSecret, "-app", "wxaaaaaaaaaaaaaaaa:secret-a"},
+			want: with(func(o *options) { o.appID, o.secret, o.apps = appA.AppID, appA.AppSecret, []wxmock.App{appA} })},
+		{name: "an -app without a secret is refused", args: []string{"-app", "wxaaaaaaaaaaaaaaaa"}, wantErr: "id:secret"},
+		{name: "an -app with an empty secret is refused", args: []string{"-app", "wxaaaaaaaaaaaaaaaa:"}, wantErr: "id:secret"},
+		{name: "an -app without an AppID is refused", args: []string{"-app", ":secret"}, wantErr: "id:secret"},
+		{name: "one AppID with two secrets is refused",
+			args: []string{"-app", "wxaaaaaaaaaaaaaaaa:secret-a", "-app", "wxaaaaaaaaaaaaaaaa:other"}, wantErr: "-app wxaaaaaaaaaaaaaaaa"},
+		{name: "an -app naming the -appid with another secret is refused",
+			args: []string{"-appid", appA.AppID, "-secret", "s", "-app", "wxaaaaaaaaaaaaaaaa:secret-a"}, wantErr: "already served"},
 		{name: "stray arguments are refused", args: []string{"serve"}, wantErr: "unexpected arguments"},
 		{name: "unknown flags are refused", args: []string{"-port", "1"}, wantErr: "-port"},
 	}
@@ -57,7 +89,7 @@ func TestParseFlags(t *testing.T) {
 			if err != nil {
 				t.Fatalf("unexpected error: %v", err)
 			}
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("options = %+v, want %+v", got, tt.want)
 			}
 		})
@@ -75,6 +107,77 @@ func TestCountryCodeNumberHelpSaysRealAnswersSendAString(t *testing.T) {
 		if !ok || !strings.Contains(line, want) {
 			t.Errorf("help for -country-code-number = %q, want it to mention %q", line, want)
 		}
+	}
+}
+
+func TestHelpSaysAppMayBeRepeatedAndNothingShowsASecret(t *testing.T) {
+	var help bytes.Buffer
+	env := map[string]string{"WXMOCK_SECRET": "env-secret"}
+	if _, err := parseFlags([]string{"-h"}, func(k string) string { return env[k] }, &help); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h returned %v, want flag.ErrHelp", err)
+	}
+	if strings.Contains(help.String(), "env-secret") {
+		t.Errorf("help shows $WXMOCK_SECRET's value as -secret's default")
+	}
+	_, after, ok := strings.Cut(help.String(), "-app id:secret")
+	usage, _, _ := strings.Cut(after, "\n  -")
+	for _, want := range []string{"repeat", "-appid", "default"} {
+		if !ok || !strings.Contains(usage, want) {
+			t.Errorf("help for -app = %q, want it to mention %q", usage, want)
+		}
+	}
+
+	var errs bytes.Buffer
+	if _, err := parseFlags([]string{"-app", "wxa:s1", "-app", "wxa:s2"}, func(string) string { return "" }, &errs); err == nil ||
+		strings.Contains(err.Error()+errs.String(), "s1") || strings.Contains(err.Error()+errs.String(), "s2") {
+		t.Errorf("conflicting -app flags: error %v, output %q; want an error that shows no secret", err, errs.String())
+	}
+}
+
+func TestServeServesEveryAppGivenWithAppAndLogsNoSecret(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	apps := []wxmock.App{{AppID: "wxaaaaaaaaaaaaaaaa", AppSecret: "secret-a"}, {AppID: "wxbbbbbbbbbbbbbbbb", AppSecret: "secret-b"}}
+	go func() { done <- serve(ctx, ln, options{apps: apps, tokenTTL: time.Minute}, log.New(&logs, "", 0)) }()
+	defer cancel()
+
+	base := "http://" + ln.Addr().String()
+	getJSON := func(path string) map[string]any {
+		t.Helper()
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		var v map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		return v
+	}
+	for _, app := range apps {
+		t.Run(app.AppID, func(t *testing.T) {
+			code, _ := getJSON("/mock/code?user=alice&appid=" + app.AppID)["code"].(string)
+			q := url.Values{"appid": {app.AppID}, "secret": {app.AppSecret}, "js_code": {code}, "grant_type": {"authorization_code"}}
+			if sess := getJSON(wxmock.PathJSCode2Session + "?" + q.Encode()); sess["openid"] == nil {
+				t.Errorf("jscode2session for %s answered %v", app.AppID, sess)
+			}
+		})
+	}
+	if _, isDemo := getJSON("/mock/stats")["apps"].(map[string]any)[wxmock.DemoAppID]; isDemo {
+		t.Errorf("the demo app is served although only -app apps were given")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve returned %v after cancel", err)
+	}
+	if got := logs.String(); !strings.Contains(got, "wxaaaaaaaaaaaaaaaa, wxbbbbbbbbbbbbbbbb") || strings.Contains(got, "secret-") {
+		t.Errorf("log = %q, want both appids, the default first, and no secret", got)
 	}
 }
 
