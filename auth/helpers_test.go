@@ -80,10 +80,10 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	return &rig{mock: mock, mem: mem, store: store, clock: clock, svc: svc}
 }
 
-// login logs user in from 192.0.2.1 and returns the answer.
+// login logs user in and returns the answer.
 func (r *rig) login(t *testing.T, user string) *Login {
 	t.Helper()
-	l, err := r.svc.Login(context.Background(), r.mock.Code(user), "192.0.2.1")
+	l, err := r.svc.Login(context.Background(), r.mock.Code(user))
 	if err != nil {
 		t.Fatalf("login %s: %v", user, err)
 	}

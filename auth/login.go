@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"errors"
-	"net/netip"
 	"time"
 )
 
@@ -19,20 +18,18 @@ type Login struct {
 	OpenID    string `json:"openid"`
 	UnionID   string `json:"unionid,omitempty"`
 	HasPhone  bool   `json:"has_phone"`
+	AppID     string `json:"appid"`
 }
 
-// Login exchanges a wx.login code for a token. clientIP keys the login rate
-// limit. The session_key WeChat returns is kept, sealed, and never returned.
+// Login exchanges a wx.login code for a token. The session_key WeChat
+// returns is kept, sealed, and never returned.
 //
 // A code WeChat refuses leaves nothing in the store, so a flood of made-up
 // codes can neither grow the store nor, on a Redis that evicts, push out
 // revocations and phone bindings; a code WeChat accepted stays claimed for
 // codeTTL, and a replay is refused without asking WeChat again.
-func (s *Service) Login(ctx context.Context, code, clientIP string) (*Login, error) {
+func (s *Service) Login(ctx context.Context, code string) (*Login, error) {
 	if err := checkCode(code); err != nil {
-		return nil, err
-	}
-	if err := s.limitLogin(ctx, clientIP); err != nil {
 		return nil, err
 	}
 	// Claimed before WeChat sees it, so that racing requests with one code
@@ -47,7 +44,7 @@ func (s *Service) Login(ctx context.Context, code, clientIP string) (*Login, err
 		_ = s.cfg.Store.Delete(context.WithoutCancel(ctx), s.codeKey(code))
 		return nil, wechatError(err)
 	}
-	if err := s.cfg.Store.Push(ctx, s.sessKeysKey(sess.OpenID), s.seal.seal([]byte(sess.SessionKey), []byte(sess.OpenID)), s.cfg.SessionKeysKept, s.cfg.TokenTTL); err != nil {
+	if err := s.cfg.Store.Push(ctx, s.sessKeysKey(sess.OpenID), s.seal.seal([]byte(sess.SessionKey), []byte(sess.OpenID)), sessionKeysKept, s.cfg.TokenTTL); err != nil {
 		return nil, storeError("keep session_key", err)
 	}
 	u, err := s.renewUser(ctx, sess.OpenID, sess.UnionID)
@@ -65,6 +62,7 @@ func (s *Service) Login(ctx context.Context, code, clientIP string) (*Login, err
 		OpenID:    sess.OpenID,
 		UnionID:   u.UnionID,
 		HasPhone:  u.Phone != nil,
+		AppID:     s.cfg.AppID,
 	}, nil
 }
 
@@ -112,33 +110,4 @@ func checkCode(code string) error {
 		}
 	}
 	return nil
-}
-
-func (s *Service) limitLogin(ctx context.Context, clientIP string) error {
-	if s.cfg.LoginRateLimit <= 0 {
-		return nil
-	}
-	n, err := s.cfg.Store.Incr(ctx, s.rateKey(rateLimitedAddress(clientIP)), s.cfg.LoginRateWindow)
-	if err != nil {
-		return storeError("count logins", err)
-	}
-	if n > int64(s.cfg.LoginRateLimit) {
-		return newError(CodeRateLimited, "too many logins from this address, retry later", nil)
-	}
-	return nil
-}
-
-// rateLimitedAddress is what the login rate limit counts: the client's IPv4
-// address, or its IPv6 /64 — one end site's network, in which a client
-// picks any address it likes.
-func rateLimitedAddress(clientIP string) string {
-	addr, err := netip.ParseAddr(clientIP)
-	if err != nil {
-		return clientIP
-	}
-	addr = addr.WithZone("").Unmap()
-	if addr.Is4() {
-		return addr.String()
-	}
-	return netip.PrefixFrom(addr, 64).Masked().String()
 }

@@ -105,7 +105,7 @@ func TestSessionKeysSealedUnderAnotherAppSecretAreSkipped(t *testing.T) {
 	wantCode(t, err, CodeDecryptFailed)
 
 	// Once alice logs in again under the new secret, her fresh key works.
-	if _, err := after.Login(ctx, r.mock.Code("alice"), "192.0.2.1"); err != nil {
+	if _, err := after.Login(ctx, r.mock.Code("alice")); err != nil {
 		t.Fatal(err)
 	}
 	data, iv, _ = r.mock.EncryptedPhone("alice", "13800138000")

@@ -86,16 +86,10 @@ func TestAVerifyThatReadNotRevokedJustBeforeLogoutCannotBringTheTokenBack(t *tes
 }
 
 func TestARevocationTheStoreLosesIsStillHonouredWhereItWasSeen(t *testing.T) {
-	r := newRig(t, rigOptions{auth: func(c *Config) { c.CacheSize = 4 }})
+	r := newRig(t, rigOptions{auth: func(c *Config) { c.Caches = NewCaches(4) }})
 	ctx := context.Background()
-	id, tok := r.identity(t, "alice")
-	if err := r.svc.Logout(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	// An evicting Redis drops the revocation, and the cache moves on.
-	if err := r.store.Delete(ctx, r.svc.revokedKey(id.TokenID)); err != nil {
-		t.Fatal(err)
-	}
+	tok := r.logoutThenLoseTheRevocation(t, "alice")
+	// The cache moves on: the tombstone is evicted.
 	for range 8 {
 		r.identity(t, "bob")
 	}
@@ -134,4 +128,34 @@ func TestFailOpenServesOnlyTokensThisInstanceHeldAsValid(t *testing.T) {
 			wantCode(t, err, tc.want)
 		})
 	}
+}
+
+func TestARevocationTheStoreLosesIsStillHonouredAfterAReloadSharingTheCaches(t *testing.T) {
+	caches := NewCaches(0)
+	var cfg Config
+	r := newRig(t, rigOptions{auth: func(c *Config) { c.Caches = caches; cfg = *c }})
+	ctx := context.Background()
+	tok := r.logoutThenLoseTheRevocation(t, "alice")
+	reloaded, err := New(cfg) // what a config reload builds, over the same caches
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = reloaded.Verify(ctx, tok)
+	wantCode(t, err, CodeUnauthorized)
+}
+
+// logoutThenLoseTheRevocation logs user in and out, then deletes the
+// revocation from the store, as an evicting Redis or a flush would. It
+// returns the logged-out token.
+func (r *rig) logoutThenLoseTheRevocation(t *testing.T, user string) string {
+	t.Helper()
+	ctx := context.Background()
+	id, tok := r.identity(t, user)
+	if err := r.svc.Logout(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.store.Delete(ctx, r.svc.revokedKey(id.TokenID)); err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }

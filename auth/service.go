@@ -9,7 +9,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/wxauth/caddy-wxauth/session"
@@ -19,8 +18,9 @@ import (
 
 // Config configures a Service. Zero optional fields take the defaults shown.
 type Config struct {
-	AppID  string
-	WeChat *wechat.Client
+	AppID string
+	// WeChat is the platform this account's users log in through.
+	WeChat Platform
 	Tokens *token.Manager
 	Store  session.Store
 	// KeyPrefix namespaces every store key, e.g. "wxauth:<appid>:".
@@ -33,9 +33,6 @@ type Config struct {
 	// UserTTL is how long a phone binding and unionid outlive the user's last
 	// login. Default 30 days.
 	UserTTL time.Duration
-	// SessionKeysKept is how many recent session_keys are tried when
-	// decrypting legacy data (the refreshed-key race). Default 3.
-	SessionKeysKept int
 	// CacheTTL bounds how stale a verified token's revocation and phone state
 	// may be on this instance. Default 2s; negative disables the cache.
 	CacheTTL time.Duration
@@ -44,15 +41,25 @@ type Config struct {
 	// when it knew nothing), instead of failing with CodeStoreUnavailable.
 	// Revocations made while the store is down are then not seen.
 	FailOpen bool
-	// CacheSize bounds the verified-token cache. Default 100000.
-	CacheSize int
-	// LoginRateLimit allows that many logins per client IP per
-	// LoginRateWindow; 0 is no limit.
-	LoginRateLimit  int
-	LoginRateWindow time.Duration
+	// Caches is what the Service remembers in this process (see Caches).
+	// Default: caches of its own; share one across the Services that a
+	// config reload builds for the same account and store.
+	Caches *Caches
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
+
+// Platform is what a kind of account does for a login: turn a login code
+// into the user's identity and session key, and a phone code into the
+// phone number, with the app's own access_token. A WeChat mini program is
+// one kind (*wechat.Client); another platform's mini programs (Douyin, QQ,
+// Alipay) would be another implementation, with the same Service around it.
+type Platform interface {
+	Code2Session(ctx context.Context, code string) (*wechat.Session, error)
+	GetUserPhoneNumber(ctx context.Context, code, openid string) (*wechat.PhoneInfo, error)
+}
+
+var _ Platform = (*wechat.Client)(nil)
 
 // Service runs logins, phone binding, logouts and verification.
 type Service struct {
@@ -64,10 +71,12 @@ type Service struct {
 }
 
 const (
-	defaultUserTTL         = 30 * 24 * time.Hour
-	defaultSessionKeysKept = 3
-	defaultCacheTTL        = 2 * time.Second
-	defaultCacheSize       = 100_000
+	defaultUserTTL = 30 * 24 * time.Hour
+	// sessionKeysKept is how many recent session_keys are tried when
+	// decrypting legacy data (the refreshed-key race).
+	sessionKeysKept  = 3
+	defaultCacheTTL  = 2 * time.Second
+	defaultCacheSize = 100_000
 	// rejectedSize and rejectedTTL bound the cache of refused tokens.
 	rejectedSize = 10_000
 	rejectedTTL  = 10 * time.Second
@@ -87,8 +96,6 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("auth: WeChat, Tokens and Store are required")
 	case cfg.TokenTTL <= 0:
 		return nil, errors.New("auth: TokenTTL must be positive")
-	case cfg.LoginRateLimit > 0 && cfg.LoginRateWindow <= 0:
-		return nil, errors.New("auth: LoginRateWindow must be positive with a LoginRateLimit")
 	}
 	seal, err := newSealer(cfg.SealKey)
 	if err != nil {
@@ -97,14 +104,11 @@ func New(cfg Config) (*Service, error) {
 	if cfg.UserTTL <= 0 {
 		cfg.UserTTL = defaultUserTTL
 	}
-	if cfg.SessionKeysKept <= 0 {
-		cfg.SessionKeysKept = defaultSessionKeysKept
-	}
 	if cfg.CacheTTL == 0 {
 		cfg.CacheTTL = defaultCacheTTL
 	}
-	if cfg.CacheSize <= 0 {
-		cfg.CacheSize = defaultCacheSize
+	if cfg.Caches == nil {
+		cfg.Caches = NewCaches(0)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -112,9 +116,9 @@ func New(cfg Config) (*Service, error) {
 	return &Service{
 		cfg:      cfg,
 		seal:     seal,
-		cache:    newIdentityCache(cfg.CacheSize),
-		rejected: &rejectedCache{max: rejectedSize, seen: make(map[[sha256.Size]byte]time.Time)},
-		revoked:  &revocations{max: revocationsKept, until: make(map[string]time.Time)},
+		cache:    cfg.Caches.identities,
+		rejected: cfg.Caches.rejected,
+		revoked:  cfg.Caches.revoked,
 	}, nil
 }
 
@@ -135,159 +139,8 @@ func (s *Service) sessKeysKey(openid string) string {
 }
 func (s *Service) revokedKey(jti string) string { return s.cfg.KeyPrefix + "revoked:" + jti }
 func (s *Service) codeKey(code string) string   { return s.cfg.KeyPrefix + "code:" + digest(code) }
-func (s *Service) rateKey(ip string) string     { return s.cfg.KeyPrefix + "login-rate:" + digest(ip) }
 
 func digest(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return fmt.Sprintf("%x", sum[:16])
-}
-
-// identityCache remembers verified tokens so the hot path skips the signature
-// check and, for CacheTTL, the store. Only tokens whose signature verified
-// enter it, so forged tokens cannot grow it.
-type identityCache struct {
-	mu      sync.RWMutex
-	max     int
-	entries map[[sha256.Size]byte]*cachedIdentity
-}
-
-type cachedIdentity struct {
-	id      Identity
-	checked time.Time // when revocation and phone were last read from the store
-}
-
-func newIdentityCache(max int) *identityCache {
-	return &identityCache{max: max, entries: make(map[[sha256.Size]byte]*cachedIdentity)}
-}
-
-func (c *identityCache) get(k [sha256.Size]byte) (cachedIdentity, bool) {
-	c.mu.RLock()
-	e, ok := c.entries[k]
-	c.mu.RUnlock()
-	if !ok {
-		return cachedIdentity{}, false
-	}
-	return *e, true
-}
-
-// put caches e unless key holds a tombstone, and returns the entry that
-// stands: a Verify that read "not revoked" just before a Logout must not
-// bring the token back to life.
-func (c *identityCache) put(k [sha256.Size]byte, e cachedIdentity, now time.Time) cachedIdentity {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	old, ok := c.entries[k]
-	switch {
-	case ok && old.id.revoked:
-		return *old
-	case !ok && len(c.entries) >= c.max:
-		c.evict(now)
-	}
-	c.entries[k] = &e
-	return e
-}
-
-// revoke leaves a tombstone for id's token.
-func (c *identityCache) revoke(k [sha256.Size]byte, id Identity, now time.Time) {
-	id.revoked = true
-	c.put(k, cachedIdentity{id: id, checked: now}, now)
-}
-
-// stale makes the next Verify of k re-read the store; a tombstone stays one.
-func (c *identityCache) stale(k [sha256.Size]byte) {
-	c.mu.Lock()
-	if e, ok := c.entries[k]; ok && !e.id.revoked {
-		e.checked = time.Time{}
-	}
-	c.mu.Unlock()
-}
-
-// evict drops expired entries, and if none were, an arbitrary eighth: the
-// cache only saves work, so losing an entry costs one signature check.
-func (c *identityCache) evict(now time.Time) {
-	before := len(c.entries)
-	for k, e := range c.entries {
-		if !now.Before(e.id.ExpiresAt) {
-			delete(c.entries, k)
-		}
-	}
-	if len(c.entries) < before {
-		return
-	}
-	n := c.max/8 + 1
-	for k := range c.entries {
-		if n == 0 {
-			break
-		}
-		delete(c.entries, k)
-		n--
-	}
-}
-
-func (c *identityCache) remove(k [sha256.Size]byte) {
-	c.mu.Lock()
-	delete(c.entries, k)
-	c.mu.Unlock()
-}
-
-// rejectedCache remembers tokens that failed verification for rejectedTTL,
-// so that a client replaying one forged token costs a map lookup rather than
-// a signature check each time. It never grows past max: when full it is
-// emptied, so attacker-chosen tokens cannot make it big, only cold.
-type rejectedCache struct {
-	mu   sync.RWMutex
-	max  int
-	seen map[[sha256.Size]byte]time.Time
-}
-
-func (c *rejectedCache) has(k [sha256.Size]byte, now time.Time) bool {
-	c.mu.RLock()
-	at, ok := c.seen[k]
-	c.mu.RUnlock()
-	return ok && now.Sub(at) < rejectedTTL
-}
-
-func (c *rejectedCache) add(k [sha256.Size]byte, now time.Time) {
-	c.mu.Lock()
-	if len(c.seen) >= c.max {
-		clear(c.seen)
-	}
-	c.seen[k] = now
-	c.mu.Unlock()
-}
-
-// revocations holds the token ids this instance revoked or saw revoked,
-// until their tokens expire: a revocation the store loses (an evicting
-// Redis, a flush, a failover) is still honoured here, and so is one made
-// before the store went away under fail_open.
-type revocations struct {
-	mu    sync.RWMutex
-	max   int
-	until map[string]time.Time // jti → the token's expiry
-}
-
-func (r *revocations) has(jti string, now time.Time) bool {
-	r.mu.RLock()
-	exp, ok := r.until[jti]
-	r.mu.RUnlock()
-	return ok && now.Before(exp)
-}
-
-// add holds jti until exp. When full, expired entries go; if none has
-// expired, jti is not held here, and the store and the cache's tombstone
-// remain the record of it.
-func (r *revocations) add(jti string, exp, now time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.until) >= r.max {
-		for k, e := range r.until {
-			if !now.Before(e) {
-				delete(r.until, k)
-			}
-		}
-		if len(r.until) >= r.max {
-			return
-		}
-	}
-	r.until[jti] = exp
 }

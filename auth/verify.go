@@ -12,6 +12,7 @@ import (
 
 // Identity is who a verified token names, with what the store knows of them.
 type Identity struct {
+	AppID     string // the account the token was issued for (its aud)
 	OpenID    string
 	UnionID   string
 	Phone     *Phone // nil until a phone is bound
@@ -70,13 +71,19 @@ func (s *Service) checkSignature(ctx context.Context, raw string, key [sha256.Si
 	}
 	claims, err := s.cfg.Tokens.Verify(ctx, raw)
 	if errors.Is(err, token.ErrInvalid) {
-		s.rejected.add(key, now)
+		// An unknown key may be one another instance is about to publish
+		// (after the store lost its data): not remembered, so the token
+		// verifies as soon as the key is known. Its refusal reads no
+		// signature, so it stays cheap.
+		if !errors.Is(err, token.ErrUnknownKey) {
+			s.rejected.add(key, now)
+		}
 		return Identity{}, newError(CodeUnauthorized, "a valid Bearer token is required", err)
 	}
 	if err != nil {
 		return Identity{}, storeError("load signing key", err)
 	}
-	return Identity{OpenID: claims.OpenID, TokenID: claims.ID, ExpiresAt: claims.ExpiresAt, cacheKey: key}, nil
+	return Identity{AppID: s.cfg.AppID, OpenID: claims.OpenID, TokenID: claims.ID, ExpiresAt: claims.ExpiresAt, cacheKey: key}, nil
 }
 
 // refresh reads what the store knows of a token now and caches it. With the

@@ -3,6 +3,9 @@ package token
 import (
 	"errors"
 	"testing"
+	"time"
+
+	"github.com/wxauth/caddy-wxauth/session"
 )
 
 func TestOnlyTheSpellingIssueWritesIsCanonical(t *testing.T) {
@@ -35,5 +38,21 @@ func TestOnlyTheSpellingIssueWritesIsCanonical(t *testing.T) {
 				t.Fatalf("checkCanonical(%q) = %v, want ErrInvalid", tc.raw, err)
 			}
 		})
+	}
+}
+
+func TestAudienceReadsTheAppATokenClaimsWithoutTrustingIt(t *testing.T) {
+	m := mustNew(t, Config{AppID: "wxaudience", TTL: time.Hour, Store: session.NewMemory()})
+	raw, _ := mustIssue(t, m, "o-user")
+	for _, tc := range []struct{ name, raw, want string }{
+		{"an issued token", raw, "wxaudience"},
+		{"garbage", "not a token", ""},
+		{"a payload that is not base64", "a.b@d.c", ""},
+		{"a payload that is not JSON", "a.bm90IGpzb24.c", ""},
+		{"an audience list", "a." + b64json(t, map[string]any{"aud": []string{"x", "y"}}) + ".c", ""},
+	} {
+		if got := Audience(tc.raw); got != tc.want {
+			t.Errorf("%s: Audience = %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }

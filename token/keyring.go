@@ -268,10 +268,10 @@ func (k *Keyring) signerOf(e int64) *signingKey {
 func (k *Keyring) verifier(ctx context.Context, kid string) (*signingKey, error) {
 	e, ok := kidEpoch(kid)
 	if !ok {
-		return nil, errNoKey
+		return nil, ErrUnknownKey
 	}
 	if lo, hi := k.window(k.now()); e < lo || e > hi {
-		return nil, errNoKey // never touch the store for attacker-chosen epochs
+		return nil, ErrUnknownKey // never touch the store for attacker-chosen epochs
 	}
 	if key := (*k.known.Load())[kid]; key != nil {
 		return key, nil
@@ -282,7 +282,7 @@ func (k *Keyring) verifier(ctx context.Context, kid string) (*signingKey, error)
 	if key := (*k.known.Load())[kid]; key != nil {
 		return key, nil
 	}
-	return nil, errNoKey
+	return nil, ErrUnknownKey
 }
 
 // kidEpoch returns the epoch a generated kid names. Only the canonical

@@ -60,7 +60,7 @@ func (k *Keyring) check(ctx context.Context) error {
 		return nil
 	}
 	stored, err := k.readSigner(ctx, e)
-	if errors.Is(err, errNoKey) {
+	if errors.Is(err, ErrUnknownKey) {
 		won, serr := k.storeSigner(ctx, e, mine)
 		if serr != nil {
 			return serr
@@ -69,7 +69,7 @@ func (k *Keyring) check(ctx context.Context) error {
 			return k.publishHeld(ctx)
 		}
 		stored, err = k.readSigner(ctx, e) // another instance stored one meanwhile
-		if errors.Is(err, errNoKey) {
+		if errors.Is(err, ErrUnknownKey) {
 			return fmt.Errorf("signing key for epoch %d vanished after another instance stored it", e)
 		}
 	}

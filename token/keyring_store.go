@@ -41,7 +41,7 @@ func (k *Keyring) listKey(e int64) string {
 func (k *Keyring) loadSigner(ctx context.Context, e int64) (*signingKey, error) {
 	k.noteCheck() // reading the signing key is the check
 	key, err := k.readSigner(ctx, e)
-	if errors.Is(err, errNoKey) {
+	if errors.Is(err, ErrUnknownKey) {
 		key, err = k.createSigner(ctx, e)
 	}
 	if err != nil {
@@ -70,7 +70,7 @@ func (k *Keyring) createSigner(ctx context.Context, e int64) (*signingKey, error
 		return key, err
 	}
 	key, err = k.readSigner(ctx, e)
-	if errors.Is(err, errNoKey) {
+	if errors.Is(err, ErrUnknownKey) {
 		return nil, fmt.Errorf("signing key for epoch %d vanished after another instance stored it", e)
 	}
 	return key, err
@@ -123,13 +123,13 @@ func (k *Keyring) storeSigner(ctx context.Context, e int64, key *signingKey) (bo
 	return won, nil
 }
 
-// readSigner reads epoch e's signing key. Absent: errNoKey. Unreachable or
+// readSigner reads epoch e's signing key. Absent: ErrUnknownKey. Unreachable or
 // unreadable: an error that does not wrap ErrInvalid.
 func (k *Keyring) readSigner(ctx context.Context, e int64) (*signingKey, error) {
 	value, err := k.store.Get(ctx, k.signerKey(e))
 	if err != nil {
 		if errors.Is(err, session.ErrNotFound) {
-			return nil, errNoKey
+			return nil, ErrUnknownKey
 		}
 		return nil, fmt.Errorf("reading signing key for epoch %d: %w", e, err)
 	}
@@ -168,7 +168,7 @@ func (k *Keyring) readEpoch(ctx context.Context, e int64) error {
 		switch {
 		case err == nil:
 			keys = append(keys, key)
-		case !errors.Is(err, errNoKey):
+		case !errors.Is(err, ErrUnknownKey):
 			return err
 		}
 	}

@@ -18,8 +18,10 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwk"
 )
 
-// errNoKey is the lookup failure a forged or stale kid produces.
-var errNoKey = fmt.Errorf("%w: unknown key", ErrInvalid)
+// ErrUnknownKey (wrapping ErrInvalid) is the refusal of a token whose kid
+// names no key this instance knows: forged, or signed by a key another
+// instance has not published yet.
+var ErrUnknownKey = fmt.Errorf("%w: unknown key", ErrInvalid)
 
 // signingKey is one key with everything derived from it once, so that issuing
 // and verifying do no key work beyond the signature itself.
@@ -164,7 +166,7 @@ func (s *staticKeys) verifier(_ context.Context, kid string) (*signingKey, error
 	if k, ok := s.byKID[kid]; ok {
 		return k, nil
 	}
-	return nil, errNoKey
+	return nil, ErrUnknownKey
 }
 
 func (s *staticKeys) public(context.Context) ([]*signingKey, error) { return s.list, nil }

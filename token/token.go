@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 )
@@ -198,6 +199,9 @@ func (m *Manager) Issue(ctx context.Context, openid string) (string, Claims, err
 	if err != nil {
 		return "", Claims{}, fmt.Errorf("token: issue: signing: %w", err)
 	}
+	if key.alg == jwa.ES256 {
+		signed = lowS(signed)
+	}
 	return string(signed), c, nil
 }
 
@@ -217,12 +221,27 @@ func (m *Manager) Verify(ctx context.Context, raw string) (Claims, error) {
 	if err := checkCanonical(raw); err != nil {
 		return Claims{}, err
 	}
-	payload, err := jws.Verify([]byte(raw), jws.WithCompact(), jws.WithContext(ctx), jws.WithKeyProvider(jws.KeyProviderFunc(m.keyFor)))
+	var alg jwa.SignatureAlgorithm // of the key that verified raw
+	keyFor := func(ctx context.Context, sink jws.KeySink, sig *jws.Signature, _ *jws.Message) error {
+		key, err := m.keyFor(ctx, sig)
+		if err != nil {
+			return err
+		}
+		alg = key.alg
+		sink.Key(key.alg, key.pub)
+		return nil
+	}
+	payload, err := jws.Verify([]byte(raw), jws.WithCompact(), jws.WithContext(ctx), jws.WithKeyProvider(jws.KeyProviderFunc(keyFor)))
 	if err != nil {
 		if errors.Is(err, ErrInvalid) || isStoreError(err) {
 			return Claims{}, err
 		}
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if alg == jwa.ES256 && highS(raw) {
+		// (r, n−s) verifies as well as (r, s): only the low-S one Issue
+		// writes counts, so that a token has one spelling.
+		return Claims{}, fmt.Errorf("%w: ES256 signature with a high S", ErrInvalid)
 	}
 	var pc payloadClaims
 	if err := json.Unmarshal(payload, &pc); err != nil {
@@ -258,35 +277,34 @@ func (m *Manager) Verify(ctx context.Context, raw string) (Claims, error) {
 
 // keyFor is Verify's jws.KeyProvider: the one key the token's kid names, with
 // that key's pinned algorithm, never the header's.
-func (m *Manager) keyFor(ctx context.Context, sink jws.KeySink, sig *jws.Signature, _ *jws.Message) error {
+func (m *Manager) keyFor(ctx context.Context, sig *jws.Signature) (*signingKey, error) {
 	hdr := sig.ProtectedHeaders()
 	kid := hdr.KeyID()
 	if kid == "" {
-		return fmt.Errorf("%w: no kid", ErrInvalid)
+		return nil, fmt.Errorf("%w: no kid", ErrInvalid)
 	}
 	key, err := m.keys.verifier(ctx, kid)
 	if err != nil {
 		if errors.Is(err, ErrInvalid) {
-			return err
+			return nil, err
 		}
-		return &storeError{err}
+		return nil, &keyStoreError{err}
 	}
 	if alg := hdr.Algorithm(); alg != key.alg {
-		return fmt.Errorf("%w: alg %q, but key %s signs with %q", ErrInvalid, alg, kid, key.alg)
+		return nil, fmt.Errorf("%w: alg %q, but key %s signs with %q", ErrInvalid, alg, kid, key.alg)
 	}
-	sink.Key(key.alg, key.pub)
-	return nil
+	return key, nil
 }
 
-// storeError marks a KeyStore failure inside jws.Verify's error chain, so
+// keyStoreError marks a KeyStore failure inside jws.Verify's error chain, so
 // that Verify returns it without ErrInvalid.
-type storeError struct{ err error }
+type keyStoreError struct{ err error }
 
-func (e *storeError) Error() string { return "token: verify: " + e.err.Error() }
-func (e *storeError) Unwrap() error { return e.err }
+func (e *keyStoreError) Error() string { return "token: verify: " + e.err.Error() }
+func (e *keyStoreError) Unwrap() error { return e.err }
 
 func isStoreError(err error) bool {
-	var se *storeError
+	var se *keyStoreError
 	return errors.As(err, &se)
 }
 

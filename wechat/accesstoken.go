@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"sync"
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"github.com/wxauth/caddy-wxauth/session"
 )
 
 // AccessToken is an access_token and when WeChat will stop accepting it.
@@ -36,29 +37,22 @@ type TokenStore interface {
 	Delete(ctx context.Context, key string) error
 }
 
-// FetchAccessToken gets a new access_token from WeChat (stable_token, or
-// cgi-bin/token with LegacyTokenAPI). forceRefresh asks stable_token for a new
-// one; cgi-bin/token always issues a new one and ignores it.
+// FetchAccessToken gets a new access_token from WeChat's stable_token.
+// forceRefresh asks for a new one; without it WeChat answers the current
+// token, so that other holders of it keep working.
 func (c *Client) FetchAccessToken(ctx context.Context, forceRefresh bool) (AccessToken, error) {
+	const endpoint = "cgi-bin/stable_token"
 	var ans struct {
 		AccessToken string `json:"access_token"`
 		ExpiresIn   int64  `json:"expires_in"`
 	}
-	endpoint := "cgi-bin/stable_token"
-	var err error
-	if c.LegacyTokenAPI {
-		endpoint = "cgi-bin/token"
-		q := url.Values{"grant_type": {"client_credential"}, "appid": {c.AppID}, "secret": {c.AppSecret}}
-		err = c.call(ctx, http.MethodGet, endpoint, q, nil, &ans)
-	} else {
-		body := struct {
-			GrantType    string `json:"grant_type"`
-			AppID        string `json:"appid"`
-			Secret       string `json:"secret"`
-			ForceRefresh bool   `json:"force_refresh"`
-		}{"client_credential", c.AppID, c.AppSecret, forceRefresh}
-		err = c.call(ctx, http.MethodPost, endpoint, nil, body, &ans)
-	}
+	body := struct {
+		GrantType    string `json:"grant_type"`
+		AppID        string `json:"appid"`
+		Secret       string `json:"secret"`
+		ForceRefresh bool   `json:"force_refresh"`
+	}{"client_credential", c.AppID, c.AppSecret, forceRefresh}
+	err := c.call(ctx, http.MethodPost, endpoint, nil, body, &ans)
 	if err != nil {
 		return AccessToken{}, err
 	}
@@ -73,7 +67,7 @@ func (c *Client) tokenSource() TokenSource {
 	if c.Tokens != nil {
 		return c.Tokens
 	}
-	c.localTokensOnce.Do(func() { c.localTokens = NewSharedTokenSource(c.FetchAccessToken, newMemStore(), "access_token") })
+	c.localTokensOnce.Do(func() { c.localTokens = NewSharedTokenSource(c.FetchAccessToken, session.NewMemory(), "access_token") })
 	return c.localTokens
 }
 
@@ -125,7 +119,7 @@ type cachedToken struct {
 // means an in-process one.
 func NewSharedTokenSource(fetch func(ctx context.Context, force bool) (AccessToken, error), store TokenStore, key string) *SharedTokenSource {
 	if store == nil {
-		store = newMemStore()
+		store = session.NewMemory()
 	}
 	return &SharedTokenSource{fetch: fetch, store: store, key: key}
 }
@@ -315,54 +309,4 @@ func orDefault(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
-}
-
-// errNotFound is memStore's miss.
-var errNotFound = errors.New("wechat: key not found")
-
-// memStore is the TokenStore a Client uses when given no Tokens: one process only.
-type memStore struct {
-	mu sync.Mutex
-	m  map[string]memEntry
-}
-
-type memEntry struct {
-	value   []byte
-	expires time.Time
-}
-
-func newMemStore() *memStore { return &memStore{m: make(map[string]memEntry)} }
-
-func (m *memStore) Get(_ context.Context, key string) ([]byte, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	e, ok := m.m[key]
-	if !ok || !time.Now().Before(e.expires) {
-		return nil, errNotFound
-	}
-	return append([]byte(nil), e.value...), nil
-}
-
-func (m *memStore) Set(_ context.Context, key string, value []byte, ttl time.Duration) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.m[key] = memEntry{append([]byte(nil), value...), time.Now().Add(ttl)}
-	return nil
-}
-
-func (m *memStore) SetNX(_ context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if e, ok := m.m[key]; ok && time.Now().Before(e.expires) {
-		return false, nil
-	}
-	m.m[key] = memEntry{append([]byte(nil), value...), time.Now().Add(ttl)}
-	return true, nil
-}
-
-func (m *memStore) Delete(_ context.Context, key string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.m, key)
-	return nil
 }

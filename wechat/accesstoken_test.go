@@ -5,17 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"reflect"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/wxauth/caddy-wxauth/internal/fakeclock"
+	"github.com/wxauth/caddy-wxauth/internal/faultstore"
+	"github.com/wxauth/caddy-wxauth/session"
 )
 
 // fakeFetcher hands out t1, t2, … valid for life, after delay; the first
@@ -60,35 +59,6 @@ func (f *fakeFetcher) calls() []bool {
 	return append([]bool(nil), f.forces...)
 }
 
-// faultyStore is a memStore that counts reads and can fail on demand.
-type faultyStore struct {
-	*memStore
-	gets                    atomic.Int32
-	getErr, setErr, nxError error
-}
-
-func (s *faultyStore) Get(ctx context.Context, key string) ([]byte, error) {
-	s.gets.Add(1)
-	if s.getErr != nil {
-		return nil, s.getErr
-	}
-	return s.memStore.Get(ctx, key)
-}
-
-func (s *faultyStore) Set(ctx context.Context, key string, v []byte, ttl time.Duration) error {
-	if s.setErr != nil {
-		return s.setErr
-	}
-	return s.memStore.Set(ctx, key, v, ttl)
-}
-
-func (s *faultyStore) SetNX(ctx context.Context, key string, v []byte, ttl time.Duration) (bool, error) {
-	if s.nxError != nil {
-		return false, s.nxError
-	}
-	return s.memStore.SetNX(ctx, key, v, ttl)
-}
-
 func mustToken(t *testing.T, ts TokenSource) string {
 	t.Helper()
 	tok, err := ts.Token(context.Background())
@@ -129,31 +99,6 @@ func TestFetchAccessTokenPostsToStableToken(t *testing.T) {
 	}
 }
 
-func TestFetchAccessTokenWithLegacyTokenAPIGetsCgiBinToken(t *testing.T) {
-	var mu sync.Mutex
-	var method, path string
-	var query url.Values
-	var body []byte
-	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		method, path, query = r.Method, r.URL.Path, r.URL.Query()
-		body, _ = io.ReadAll(r.Body)
-		reply(w, "text/plain", `{"access_token":"AT","expires_in":7200}`)
-	})
-	c.LegacyTokenAPI = true
-	at, err := c.FetchAccessToken(context.Background(), true)
-	if err != nil || at.Token != "AT" {
-		t.Fatalf("got %+v, %v", at, err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	want := url.Values{"grant_type": {"client_credential"}, "appid": {testAppID}, "secret": {testSecret}}
-	if method != http.MethodGet || path != "/cgi-bin/token" || !reflect.DeepEqual(query, want) || len(body) != 0 {
-		t.Errorf("sent %s %s %v %q, want GET /cgi-bin/token %v", method, path, query, body, want)
-	}
-}
-
 func TestFetchAccessTokenRejectsIncompleteAnswers(t *testing.T) {
 	tests := []struct{ name, body, want string }{
 		{"no access_token", `{"expires_in":7200}`, "lacks access_token"},
@@ -189,7 +134,7 @@ func TestAClientUsesTheTokenSourceItIsGiven(t *testing.T) {
 
 func TestTwoInstancesSharingAStoreFetchOnce(t *testing.T) {
 	f := &fakeFetcher{delay: 30 * time.Millisecond}
-	store := newMemStore()
+	store := session.NewMemory()
 	instances := []*SharedTokenSource{
 		NewSharedTokenSource(f.fetch, store, "k"),
 		NewSharedTokenSource(f.fetch, store, "k"),
@@ -246,21 +191,21 @@ func TestTokensAreRefreshedALittleBeforeTheyExpire(t *testing.T) {
 }
 
 func TestAFreshTokenIsServedWithoutTouchingTheStore(t *testing.T) {
-	store := &faultyStore{memStore: newMemStore()}
+	store := faultstore.New(func() session.Store { return session.NewMemory() })
 	s := NewSharedTokenSource((&fakeFetcher{}).fetch, store, "k")
 	mustToken(t, s)
-	before := store.gets.Load()
+	before := store.Calls(faultstore.Get)
 	for range 100 {
 		mustToken(t, s)
 	}
-	if after := store.gets.Load(); after != before {
+	if after := store.Calls(faultstore.Get); after != before {
 		t.Errorf("%d store reads for 100 cached tokens, want 0", after-before)
 	}
 }
 
 func TestInvalidateMakesTheNextTokenAForcedRefresh(t *testing.T) {
 	f := &fakeFetcher{}
-	store := newMemStore()
+	store := session.NewMemory()
 	s := NewSharedTokenSource(f.fetch, store, "k")
 	bad := mustToken(t, s)
 	if err := s.Invalidate(context.Background(), bad); err != nil {
@@ -291,7 +236,7 @@ func TestInvalidateWithAStaleTokenDoesNotRefetch(t *testing.T) {
 
 func TestAnInstanceAdoptsTheTokenAnotherInstanceAlreadyRefreshed(t *testing.T) {
 	f := &fakeFetcher{}
-	store := newMemStore()
+	store := session.NewMemory()
 	a, b := NewSharedTokenSource(f.fetch, store, "k"), NewSharedTokenSource(f.fetch, store, "k")
 	ctx := context.Background()
 	if mustToken(t, a) != "t1" || mustToken(t, b) != "t1" {
@@ -315,7 +260,7 @@ func TestAnInstanceAdoptsTheTokenAnotherInstanceAlreadyRefreshed(t *testing.T) {
 func TestACrashedLockHolderHoldsOthersUpOnlyUntilItsLockExpires(t *testing.T) {
 	const ttl = 300 * time.Millisecond
 	f := &fakeFetcher{}
-	store := newMemStore()
+	store := session.NewMemory()
 	locked := time.Now()
 	// The lock of an instance that died mid-fetch: no token will follow.
 	if ok, _ := store.SetNX(context.Background(), "k:lock", []byte("1"), ttl); !ok {
@@ -359,7 +304,7 @@ func TestWaitingForAnotherInstanceIsBounded(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &fakeFetcher{}
-			store := newMemStore()
+			store := session.NewMemory()
 			store.SetNX(context.Background(), "k:lock", []byte("1"), time.Minute)
 			s := NewSharedTokenSource(f.fetch, store, "k")
 			s.MaxWait, s.PollInterval = tt.maxWait, 10*time.Millisecond
@@ -381,18 +326,19 @@ func TestStoreFailures(t *testing.T) {
 	errStore := errors.New("store down")
 	tests := []struct {
 		name    string
-		store   *faultyStore
+		failing faultstore.Op
 		wantErr bool
 	}{
-		{"a failing Get counts as no token cached", &faultyStore{getErr: errStore}, false},
-		{"a failing SetNX is returned", &faultyStore{nxError: errStore}, true},
-		{"a failing Set is returned", &faultyStore{setErr: errStore}, true},
+		{"a failing Get counts as no token cached", faultstore.Get, false},
+		{"a failing SetNX is returned", faultstore.SetNX, true},
+		{"a failing Set is returned", faultstore.Set, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.store.memStore = newMemStore()
+			store := faultstore.New(func() session.Store { return session.NewMemory() })
+			store.Fail(errStore, tt.failing)
 			f := &fakeFetcher{}
-			tok, err := NewSharedTokenSource(f.fetch, tt.store, "k").Token(context.Background())
+			tok, err := NewSharedTokenSource(f.fetch, store, "k").Token(context.Background())
 			if tt.wantErr {
 				if !errors.Is(err, errStore) || !strings.Contains(err.Error(), "access_token") {
 					t.Errorf("got %q, %v; want the store's error, wrapped", tok, err)

@@ -67,8 +67,6 @@ type Client struct {
 	// Tokens provides the access_token for the calls that need one. When nil,
 	// a Client-local cache is used (one process only).
 	Tokens TokenSource
-	// LegacyTokenAPI selects GET /cgi-bin/token instead of POST /cgi-bin/stable_token.
-	LegacyTokenAPI bool
 	// Observe, when set, is told of every round trip to WeChat (retries
 	// each count): the endpoint, its outcome — "ok", WeChat's errcode such as
 	// "40029", "transport" or "bad_answer" — and how long it took. For metrics.

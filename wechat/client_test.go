@@ -367,11 +367,6 @@ func TestErrorsNeverContainTheAppSecret(t *testing.T) {
 			_, err := newTestClient(t, handler(500, testSecret)).Code2Session(context.Background(), "code")
 			return err
 		}},
-		{"a legacy token fetch that fails", func(t *testing.T) error {
-			c := &Client{AppID: testAppID, AppSecret: testSecret, BaseURL: closed.URL, Backoff: time.Millisecond, LegacyTokenAPI: true}
-			_, err := c.FetchAccessToken(context.Background(), false)
-			return err
-		}},
 		{"a bad BaseURL", func(t *testing.T) error {
 			c := &Client{AppID: testAppID, AppSecret: testSecret, BaseURL: "http://[::1"}
 			_, err := c.Code2Session(context.Background(), "code")
