@@ -91,7 +91,7 @@ func learnUserShape(t *testing.T) userShape {
 
 	rec := &recorder{Store: session.NewMemory()}
 	svc := newService(t, rec, srv.URL)
-	login, err := svc.Login(ctx, mock.Code("alice"), "203.0.113.7")
+	login, err := svc.Login(ctx, mock.Code("alice"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func TestMemoryPerSession(t *testing.T) {
 
 // TestMemoryVerifiedTokenCache reports what the verified-token cache holds
 // per token (one entry per token verified in the last token TTL, at most
-// auth's CacheSize, 100000).
+// auth's default cache size, 100000).
 func TestMemoryVerifiedTokenCache(t *testing.T) {
 	needMemoryBench(t)
 	ctx := context.Background()

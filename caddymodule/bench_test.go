@@ -37,11 +37,15 @@ func provisionHandler(tb testing.TB, cfg wxmock.Config) (*Handler, *wxmock.Serve
 
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	tb.Cleanup(cancel)
-	h := &Handler{AppID: cfg.AppID, AppSecret: cfg.AppSecret, APIBase: srv.URL}
+	app := new(App)
+	if err := app.Provision(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { app.Cleanup() })
+	h := &Handler{AppID: cfg.AppID, AppSecret: cfg.AppSecret, Settings: Settings{APIBase: srv.URL}, app: app}
 	if err := h.Provision(ctx); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { h.Cleanup() })
 	// Caddy's logger at its default level; NewContext without a config hands
 	// out a development logger that would print every refusal at Debug.
 	h.logger = zap.NewNop()

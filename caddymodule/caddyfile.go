@@ -26,22 +26,26 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
 //	wxauth {
+//	    apps             <name...>             # accounts of the global wxauth block
+//	    # or, for one mini program (Part 1's form):
 //	    app_id           <appid>
 //	    app_secret       <secret>              # {env.WX_SECRET} or {file.path} work
 //	    api_base         <url>                 # default https://api.weixin.qq.com
+//	    token_ttl        2h
+//	    user_ttl         720h
+//	    cache_ttl        2s | off
+//	    store            memory | redis <url>
+//	    key_prefix       wxauth:
+//	    store_outage     fail_closed | fail_open
+//	    signing_key      <path>
+//	    # either way:
 //	    login_path       /wx/login
 //	    phone_path       /wx/phone
 //	    profile_path     /wx/profile
 //	    logout_path      /wx/logout
-//	    token_ttl        2h
-//	    user_ttl         720h
-//	    cache_ttl        2s | off
 //	    login_rate_limit <n> <window>
-//	    store            memory | redis <url>
-//	    key_prefix       wxauth:
-//	    store_outage     fail_closed | fail_open
+//	    headers          default | cloudrun | { openid <name> unionid <name> phone <name> country_code <name> appid <name> }
 //	    log_openids
-//	    signing_key      <path>
 //	    public           <paths...>
 //	    require_phone    <paths...>
 //	}
@@ -62,12 +66,15 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		seen[name] = true
 		var err error
 		switch name {
+		case "apps":
+			h.Apps = d.RemainingArgs()
+			if len(h.Apps) == 0 {
+				return d.ArgErr()
+			}
 		case "app_id":
 			err = oneArg(d, &h.AppID)
 		case "app_secret":
 			err = oneArg(d, &h.AppSecret)
-		case "api_base":
-			err = oneArg(d, &h.APIBase)
 		case "login_path":
 			err = oneArg(d, &h.LoginPath)
 		case "phone_path":
@@ -76,36 +83,24 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &h.ProfilePath)
 		case "logout_path":
 			err = oneArg(d, &h.LogoutPath)
-		case "signing_key":
-			err = oneArg(d, &h.SigningKey)
 		case "log_openids":
 			if d.NextArg() {
 				return d.ArgErr()
 			}
 			h.LogOpenIDs = true
-		case "store_outage":
-			err = oneArg(d, &h.StoreOutage)
-		case "token_ttl":
-			err = durationArg(d, name, &h.TokenTTL, false)
-		case "user_ttl":
-			err = durationArg(d, name, &h.UserTTL, false)
-		case "cache_ttl":
-			err = durationArg(d, name, &h.CacheTTL, true)
 		case "login_rate_limit":
 			err = h.parseRateLimit(d)
-		case "store":
-			err = h.parseStore(d)
-		case "key_prefix":
-			if h.Store == nil {
-				h.Store = &StoreConfig{}
-			}
-			err = oneArg(d, &h.Store.Prefix)
+		case "headers":
+			h.Headers, err = parseHeaders(d)
 		case "public":
 			err = pathsArg(d, &h.Public)
 		case "require_phone":
 			err = pathsArg(d, &h.RequirePhone)
 		default:
-			return d.Errf("wxauth: unknown subdirective %q", name)
+			var known bool
+			if known, err = parseSetting(d, name, &h.Settings); !known {
+				return d.Errf("wxauth: unknown subdirective %q", name)
+			}
 		}
 		if err != nil {
 			return err
@@ -177,16 +172,16 @@ func (h *Handler) parseRateLimit(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-func (h *Handler) parseStore(d *caddyfile.Dispenser) error {
-	if h.Store == nil {
-		h.Store = &StoreConfig{}
+func parseStore(d *caddyfile.Dispenser, s *Settings) error {
+	if s.Store == nil {
+		s.Store = &StoreConfig{}
 	}
 	args := d.RemainingArgs()
 	switch {
 	case len(args) == 1 && args[0] == "memory":
-		h.Store.Type = "memory"
+		s.Store.Type = "memory"
 	case len(args) == 2 && args[0] == "redis":
-		h.Store.Type, h.Store.URL = "redis", args[1]
+		s.Store.Type, s.Store.URL = "redis", args[1]
 	case len(args) > 0 && args[0] != "memory" && args[0] != "redis":
 		return d.Errf("wxauth: unknown store %q (memory or redis <url>)", args[0])
 	default:

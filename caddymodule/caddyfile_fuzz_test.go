@@ -42,9 +42,15 @@ var caddyfileSeeds = []struct {
 	{"app_id \"\"\napp_secret b", false},
 	{"app_id `a b`\napp_secret <<EOF\n\tmulti\n\tline\n\tEOF", true},
 	{"app_id a\napp_secret b\nunknown x", false},
-	{"}\n{", false},
+	{"}\n{", true}, // an empty block: the accounts of the global wxauth block
 	{"{\n{\n}\n}", false},
-	{"", false},
+	{"", true},
+	{"apps shop game", true},
+	{"apps", false},
+	{"apps shop\napps game", false},
+	{"apps shop\napp_id a\napp_secret b", false},
+	{"apps shop\nstore memory", false},
+	{"app_secret b", false},
 }
 
 func FuzzCaddyfile(f *testing.F) {

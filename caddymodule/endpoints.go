@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -40,6 +41,7 @@ func (h *Handler) endpoint(path string) func(http.ResponseWriter, *http.Request)
 type event struct {
 	name   string // login, phone, profile, logout
 	method string // phone only: code or encrypted_data
+	appID  string // once known
 	openid string // once known
 }
 
@@ -66,12 +68,23 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, name str
 func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	return h.serveEndpoint(w, r, "login", func(w http.ResponseWriter, r *http.Request, ev *event) (any, error) {
 		var req struct {
-			Code string `json:"code"`
+			Code  string `json:"code"`
+			AppID string `json:"appid"`
 		}
 		if err := readBody(w, r, &req); err != nil {
 			return nil, err
 		}
-		login, err := h.service.Login(r.Context(), req.Code, clientIP(r))
+		acc, err := h.loginAccount(r, req.AppID)
+		if err != nil {
+			return nil, err
+		}
+		ev.appID = acc.appID
+		if h.limiter != nil {
+			if err := h.limiter.Allow(r.Context(), clientIP(r)); err != nil {
+				return nil, err
+			}
+		}
+		login, err := acc.service.Login(r.Context(), req.Code)
 		if err != nil {
 			return nil, err
 		}
@@ -80,18 +93,59 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
-// readForUser decodes the body into req and verifies the Bearer token: how
-// every endpoint that acts for a logged-in user starts.
-func (h *Handler) readForUser(w http.ResponseWriter, r *http.Request, req any, ev *event) (auth.Identity, error) {
-	if err := readBody(w, r, req); err != nil {
-		return auth.Identity{}, err
+// loginAccount picks the mini program a login is for: the body's appid,
+// else the one a mini program's Referer names, else the handler's only one.
+// The Referer only chooses which AppID redeems the code: a wrong choice fails
+// at WeChat, so it grants nothing.
+func (h *Handler) loginAccount(r *http.Request, appID string) (*account, error) {
+	if appID != "" {
+		if acc, ok := h.byAppID[appID]; ok {
+			return acc, nil
+		}
+		return nil, invalidRequest(fmt.Sprintf("appid %q is not served here", appID))
 	}
+	if acc, ok := h.byAppID[refererAppID(r.Header.Get("Referer"))]; ok {
+		return acc, nil
+	}
+	if len(h.miniPrograms) == 1 {
+		return h.miniPrograms[0], nil
+	}
+	return nil, invalidRequest(`appid required: this endpoint serves several mini programs; send "appid"`)
+}
+
+// refererAppID is the AppID in a mini program's Referer,
+// https://servicewechat.com/<appid>/<version>/page-frame.html, or "".
+func refererAppID(referer string) string {
+	rest, ok := strings.CutPrefix(referer, "https://servicewechat.com/")
+	if !ok {
+		return ""
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] != "page-frame.html" {
+		return ""
+	}
+	return parts[0]
+}
+
+// readForUser decodes the body into req and verifies the Bearer token: how
+// every endpoint that acts for a logged-in user starts. It returns the user
+// and the account their token is for.
+func (h *Handler) readForUser(w http.ResponseWriter, r *http.Request, req any, ev *event) (auth.Identity, *auth.Service, error) {
+	if err := readBody(w, r, req); err != nil {
+		return auth.Identity{}, nil, err
+	}
+	return h.verifyForEndpoint(r, ev)
+}
+
+// verifyForEndpoint verifies the Bearer token of a request to one of the
+// endpoints and notes whose it is.
+func (h *Handler) verifyForEndpoint(r *http.Request, ev *event) (auth.Identity, *auth.Service, error) {
 	id, err := h.verify(r)
 	if err != nil {
-		return auth.Identity{}, err
+		return auth.Identity{}, nil, err
 	}
-	ev.openid = id.OpenID
-	return id, nil
+	ev.appID, ev.openid = id.AppID, id.OpenID
+	return id, h.account(id.AppID).service, nil
 }
 
 // phoneRequest accepts the new getPhoneNumber code, or legacy encrypted data
@@ -106,7 +160,7 @@ type phoneRequest struct {
 func (h *Handler) servePhone(w http.ResponseWriter, r *http.Request) error {
 	return h.serveEndpoint(w, r, "phone", func(w http.ResponseWriter, r *http.Request, ev *event) (any, error) {
 		var req phoneRequest
-		id, err := h.readForUser(w, r, &req, ev)
+		id, svc, err := h.readForUser(w, r, &req, ev)
 		if err != nil {
 			return nil, err
 		}
@@ -114,10 +168,10 @@ func (h *Handler) servePhone(w http.ResponseWriter, r *http.Request) error {
 		switch {
 		case req.Code != "":
 			ev.method = "code"
-			return h.service.PhoneByCode(r.Context(), id, req.Code)
+			return svc.PhoneByCode(r.Context(), id, req.Code)
 		case data != "" && req.IV != "":
 			ev.method = "encrypted_data"
-			return h.service.PhoneByEncryptedData(r.Context(), id, data, req.IV)
+			return svc.PhoneByEncryptedData(r.Context(), id, data, req.IV)
 		}
 		return nil, invalidRequest(`send "code", or "encrypted_data" and "iv"`)
 	})
@@ -135,7 +189,7 @@ type profileRequest struct {
 func (h *Handler) serveProfile(w http.ResponseWriter, r *http.Request) error {
 	return h.serveEndpoint(w, r, "profile", func(w http.ResponseWriter, r *http.Request, ev *event) (any, error) {
 		var req profileRequest
-		id, err := h.readForUser(w, r, &req, ev)
+		id, svc, err := h.readForUser(w, r, &req, ev)
 		if err != nil {
 			return nil, err
 		}
@@ -143,7 +197,7 @@ func (h *Handler) serveProfile(w http.ResponseWriter, r *http.Request) error {
 		if raw == "" || req.Signature == "" || data == "" || req.IV == "" {
 			return nil, invalidRequest(`"raw_data", "signature", "encrypted_data" and "iv" are required`)
 		}
-		return h.service.Profile(r.Context(), id, raw, req.Signature, data, req.IV)
+		return svc.Profile(r.Context(), id, raw, req.Signature, data, req.IV)
 	})
 }
 
@@ -152,12 +206,11 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) error {
 		if r.Method != http.MethodPost {
 			return nil, methodNotAllowed(w, http.MethodPost)
 		}
-		id, err := h.verify(r)
+		id, svc, err := h.verifyForEndpoint(r, ev)
 		if err != nil {
 			return nil, err
 		}
-		ev.openid = id.OpenID
-		return nil, h.service.Logout(r.Context(), id)
+		return nil, svc.Logout(r.Context(), id)
 	})
 }
 
@@ -165,7 +218,7 @@ func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return h.writeError(w, methodNotAllowed(w, "GET, HEAD"))
 	}
-	set, err := h.service.JWKS(r.Context())
+	set, err := jwks(r.Context(), h.miniPrograms)
 	if err != nil {
 		return h.writeError(w, err)
 	}
@@ -217,11 +270,15 @@ func readForm(body io.Reader, v any) error {
 	if err != nil {
 		return invalidRequest("the body must be a valid form")
 	}
+	// JSON decoding matches names without regard to case, so "code" and
+	// "CODE" are one field given twice.
 	fields := make(map[string]string, len(form))
+	folded := make(map[string]bool, len(form))
 	for name, values := range form {
-		if len(values) != 1 {
-			return invalidRequest(fmt.Sprintf("the field %q is given %d times", name, len(values)))
+		if len(values) != 1 || folded[strings.ToLower(name)] {
+			return invalidRequest(fmt.Sprintf("the field %q is given more than once", name))
 		}
+		folded[strings.ToLower(name)] = true
 		fields[name] = values[0]
 	}
 	asJSON, err := json.Marshal(fields)

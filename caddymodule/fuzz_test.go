@@ -68,20 +68,26 @@ func newEndpointFixture(tb testing.TB) *endpointFixture {
 // replacer in the context, and reports whether the next handler was called.
 func (fx *endpointFixture) serve(method, path, authorization, contentType string, body []byte) (*httptest.ResponseRecorder, bool, error) {
 	r := httptest.NewRequest(method, path, bytes.NewReader(body))
-	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
 	if contentType != "" {
 		r.Header.Set("Content-Type", contentType)
 	}
 	if authorization != "" {
 		r.Header.Set("Authorization", authorization)
 	}
+	return serve(fx.h, r)
+}
+
+// serve runs r through h as Caddy would, with a replacer in the context,
+// and reports whether the next handler was called.
+func serve(h *Handler, r *http.Request) (*httptest.ResponseRecorder, bool, error) {
+	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
 	called := false
 	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error {
 		called = true
 		return nil
 	})
 	rec := httptest.NewRecorder()
-	err := fx.h.ServeHTTP(rec, r, next)
+	err := h.ServeHTTP(rec, r, next)
 	return rec, called, err
 }
 

@@ -18,9 +18,10 @@ var metrics = struct {
 	requests      *prometheus.CounterVec
 	wechatCalls   *prometheus.CounterVec
 	wechatLatency *prometheus.HistogramVec
-	tokenFetches  prometheus.Counter
+	tokenFetches  *prometheus.CounterVec
 	// requests' children, resolved once: the hot path only increments.
-	verified, public, rejected prometheus.Counter
+	// Verified requests count under their account (account.verified).
+	public, rejected prometheus.Counter
 }{}
 
 func initMetrics(registry *prometheus.Registry) error {
@@ -28,32 +29,31 @@ func initMetrics(registry *prometheus.Registry) error {
 	metrics.once.Do(func() {
 		metrics.logins = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "logins_total",
-			Help: "Logins by outcome: ok, or the error code answered.",
-		}, []string{"outcome"})
+			Help: "Logins by account and outcome: ok, or the error code answered.",
+		}, []string{"app_id", "outcome"})
 		metrics.phones = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "phone_bindings_total",
-			Help: "Phone bindings by method (code, encrypted_data) and outcome: ok, or the error code answered.",
-		}, []string{"method", "outcome"})
+			Help: "Phone bindings by account, method (code, encrypted_data, none) and outcome: ok, or the error code answered.",
+		}, []string{"app_id", "method", "outcome"})
 		metrics.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "requests_total",
-			Help: "Requests other than wxauth's endpoints: verified (handed on with identity), public (handed on without), rejected (refused).",
-		}, []string{"result"})
+			Help: "Requests other than wxauth's endpoints: verified (handed on with identity, by account), public (handed on without), rejected (refused).",
+		}, []string{"app_id", "result"})
 		metrics.wechatCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "wechat_requests_total",
-			Help: "Round trips to WeChat by endpoint and outcome: ok, WeChat's errcode, transport or bad_answer.",
-		}, []string{"endpoint", "outcome"})
+			Help: "Round trips to WeChat by account, endpoint and outcome: ok, WeChat's errcode, transport or bad_answer.",
+		}, []string{"app_id", "endpoint", "outcome"})
 		metrics.wechatLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: ns, Subsystem: sub, Name: "wechat_request_duration_seconds",
-			Help:    "Latency of round trips to WeChat by endpoint.",
+			Help:    "Latency of round trips to WeChat by account and endpoint.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12), // 5ms … 10s
-		}, []string{"endpoint"})
-		metrics.tokenFetches = prometheus.NewCounter(prometheus.CounterOpts{
+		}, []string{"app_id", "endpoint"})
+		metrics.tokenFetches = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "access_token_fetches_total",
-			Help: "access_token requests sent to WeChat by this instance.",
-		})
-		metrics.verified = metrics.requests.WithLabelValues("verified")
-		metrics.public = metrics.requests.WithLabelValues("public")
-		metrics.rejected = metrics.requests.WithLabelValues("rejected")
+			Help: "access_token requests sent to WeChat by this instance, by account.",
+		}, []string{"app_id"})
+		metrics.public = metrics.requests.WithLabelValues("", "public")
+		metrics.rejected = metrics.requests.WithLabelValues("", "rejected")
 	})
 	for _, c := range []prometheus.Collector{metrics.logins, metrics.phones, metrics.requests,
 		metrics.wechatCalls, metrics.wechatLatency, metrics.tokenFetches} {
@@ -64,11 +64,13 @@ func initMetrics(registry *prometheus.Registry) error {
 	return nil
 }
 
-// observeWeChat is the wechat.Client's Observe hook.
-func observeWeChat(endpoint, outcome string, took time.Duration) {
-	metrics.wechatCalls.WithLabelValues(endpoint, outcome).Inc()
-	metrics.wechatLatency.WithLabelValues(endpoint).Observe(took.Seconds())
-	if strings.HasPrefix(endpoint, "cgi-bin/") {
-		metrics.tokenFetches.Inc()
+// observeWeChat is the Observe hook of appID's wechat.Client.
+func observeWeChat(appID string) func(endpoint, outcome string, took time.Duration) {
+	return func(endpoint, outcome string, took time.Duration) {
+		metrics.wechatCalls.WithLabelValues(appID, endpoint, outcome).Inc()
+		metrics.wechatLatency.WithLabelValues(appID, endpoint).Observe(took.Seconds())
+		if strings.HasPrefix(endpoint, "cgi-bin/") {
+			metrics.tokenFetches.WithLabelValues(appID).Inc()
+		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -21,8 +20,6 @@ import (
 
 	"github.com/wxauth/caddy-wxauth/auth"
 	"github.com/wxauth/caddy-wxauth/session"
-	"github.com/wxauth/caddy-wxauth/token"
-	"github.com/wxauth/caddy-wxauth/wechat"
 )
 
 func init() {
@@ -32,20 +29,26 @@ func init() {
 // Handler puts WeChat Mini Program login in front of the handlers after it.
 // It answers the login, phone, profile, logout and JWKS endpoints itself;
 // every other request must carry a valid `Authorization: Bearer` token, and
-// goes on with the user's identity in the `X-OpenID`, `X-UnionID`, `X-Phone`
-// and `X-Phone-Country-Code` headers and the `{wx.openid}`, `{wx.unionid}`,
-// `{wx.phone}` and `{http.auth.user.id}` placeholders. Identity headers sent
-// by the client are always removed first.
+// goes on with the user's identity in the `X-OpenID`, `X-UnionID`, `X-Phone`,
+// `X-Phone-Country-Code` and `X-AppID` headers and the `{wx.openid}`,
+// `{wx.unionid}`, `{wx.phone}`, `{wx.appid}` and `{http.auth.user.id}`
+// placeholders. Identity headers sent by the client are always removed first.
+//
+// Its mini programs are accounts of the wxauth app: those named in Apps (by
+// default every mini program of the global `wxauth` block), or the one the
+// inline form defines with AppID, AppSecret and the Settings.
 type Handler struct {
-	// The mini program's AppID. Required.
-	AppID string `json:"app_id,omitempty"`
-	// The mini program's AppSecret. Required. `{env.*}` and `{file.*}`
-	// placeholders are resolved when the config loads, so the secret need not
-	// appear in the config; it never appears in a response or a log.
+	// Accounts of the global wxauth block served here, by name. Default:
+	// every mini program of the block. Not with the inline form.
+	Apps []string `json:"apps,omitempty"`
+
+	// The inline form: one mini program's AppID and AppSecret, with the
+	// Settings below. `{env.*}` and `{file.*}` placeholders in the secret
+	// are resolved when the config loads, so the secret need not appear in
+	// the config; it never appears in a response or a log.
+	AppID     string `json:"app_id,omitempty"`
 	AppSecret string `json:"app_secret,omitempty"`
-	// Base URL of WeChat's server API. Default: https://api.weixin.qq.com.
-	// Point it at cmd/wxmock for offline development.
-	APIBase string `json:"api_base,omitempty"`
+	Settings
 
 	// Paths of the endpoints the handler answers itself. Defaults:
 	// /wx/login, /wx/phone, /wx/profile, /wx/logout. The JWKS is served at
@@ -55,37 +58,9 @@ type Handler struct {
 	ProfilePath string `json:"profile_path,omitempty"`
 	LogoutPath  string `json:"logout_path,omitempty"`
 
-	// How long an issued token is valid. Default: 2h.
-	TokenTTL caddy.Duration `json:"token_ttl,omitempty"`
-	// How long a bound phone number and unionid are kept after the user's
-	// last login. Default: 720h (30 days).
-	UserTTL caddy.Duration `json:"user_ttl,omitempty"`
-	// How long this instance trusts what it last read from the store about a
-	// token (revocation, phone): the longest a logout or phone binding done on
-	// another instance takes to be seen here. Default: 2s. A negative value
-	// (`cache_ttl off` in the Caddyfile) reads the store on every request; the
-	// signature of a token seen before is still not checked again.
-	CacheTTL caddy.Duration `json:"cache_ttl,omitempty"`
-
-	// Limits logins per client IP. Off when absent.
+	// Limits logins per client address (an IPv4 address or an IPv6 /64).
+	// Off when absent.
 	LoginRateLimit *RateLimit `json:"login_rate_limit,omitempty"`
-
-	// Where sessions, revocations, phone bindings, signing keys and the
-	// access_token live. Default: memory (one process).
-	Store *StoreConfig `json:"store,omitempty"`
-
-	// What verification does while the store cannot be reached:
-	// "fail_closed" (default) answers 503 store_unavailable; "fail_open"
-	// accepts tokens whose signature verifies, with the identity this
-	// instance last saw for them, so a Redis outage does not take the API
-	// down — at the price that logouts made during the outage are not seen.
-	// Login, phone and logout need the store either way.
-	StoreOutage string `json:"store_outage,omitempty"`
-
-	// Path to a PEM file of Ed25519 or ECDSA P-256 private keys; the first
-	// signs, all verify. Without it, keys are generated, kept in the store and
-	// rotated daily.
-	SigningKey string `json:"signing_key,omitempty"`
 
 	// Requests matching these paths need no token: they go on without
 	// identity headers, or with them when a valid token is present.
@@ -94,15 +69,27 @@ type Handler struct {
 	// unless the user has bound a phone number.
 	RequirePhone caddyhttp.MatchPath `json:"require_phone,omitempty"`
 
+	// Which headers carry the identity to the upstream: the default profile
+	// (X-OpenID, X-UnionID, X-Phone, X-Phone-Country-Code, X-AppID), WeChat
+	// Cloud Run's names, or names of your own. Whatever the profile, every
+	// name of both profiles and of the custom names is stripped from what
+	// the client sent.
+	Headers *HeaderProfile `json:"headers,omitempty"`
+
 	// Log users' openids in the login, phone, profile and logout log lines.
 	// Default false: openids are personal data, so logs carry a short hash
 	// that tells users apart without naming them.
 	LogOpenIDs bool `json:"log_openids,omitempty"`
 
-	service *auth.Service
-	store   *pooledStore
-	keyring *pooledKeyring // nil with signing_key
-	logger  *zap.Logger
+	// app is the wxauth app, found by Provision; a test that provisions a
+	// handler without a Caddy config sets it first.
+	app *App
+	// miniPrograms are the accounts served here; byAppID finds a token's.
+	miniPrograms []*account
+	byAppID      map[string]*account
+	limiter      *auth.LoginLimiter
+	headers      *headerRules
+	logger       *zap.Logger
 	// credentialsRefused is logged once per config: the first-login 502
 	// that a wrong app_id or app_secret causes.
 	credentialsRefused *sync.Once
@@ -114,21 +101,7 @@ type RateLimit struct {
 	Window   caddy.Duration `json:"window,omitempty"`
 }
 
-// StoreConfig chooses the session store.
-type StoreConfig struct {
-	// "memory" or "redis".
-	Type string `json:"type,omitempty"`
-	// For redis: redis://, rediss://, redis-sentinel:// or redis-cluster://
-	// URL; placeholders are resolved when the config loads.
-	URL string `json:"url,omitempty"`
-	// For redis: prepended to every key, before the app_id. Default "wxauth:".
-	Prefix string `json:"prefix,omitempty"`
-}
-
-const (
-	defaultTokenTTL = 2 * time.Hour
-	jwksPath        = "/wx/.well-known/jwks.json"
-)
+const jwksPath = "/wx/.well-known/jwks.json"
 
 // CaddyModule returns the Caddy module information.
 func (Handler) CaddyModule() caddy.ModuleInfo {
@@ -138,106 +111,85 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision fills defaults, resolves secrets and builds the service.
+// Provision takes the handler's accounts from the wxauth app.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	h.credentialsRefused = new(sync.Once)
 	if err := initMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("wxauth: metrics: %w", err)
 	}
-	h.setDefaults()
+	setDefault(&h.LoginPath, "/wx/login")
+	setDefault(&h.PhonePath, "/wx/phone")
+	setDefault(&h.ProfilePath, "/wx/profile")
+	setDefault(&h.LogoutPath, "/wx/logout")
 	if err := h.check(); err != nil {
 		return err
 	}
-	repl := caddy.NewReplacer()
-	secret := repl.ReplaceKnown(h.AppSecret, "")
-	if secret == "" {
-		return errors.New("wxauth: app_secret resolved to an empty string")
+	var err error
+	if h.headers, err = h.Headers.provision(); err != nil {
+		return err
 	}
 	for _, m := range []caddyhttp.MatchPath{h.Public, h.RequirePhone} {
 		if err := m.Provision(ctx); err != nil {
 			return fmt.Errorf("wxauth: path matcher: %w", err)
 		}
 	}
-	var pem []byte
-	if h.SigningKey != "" {
-		var err error
-		if pem, err = os.ReadFile(h.SigningKey); err != nil {
-			return fmt.Errorf("wxauth: signing_key: %w", err)
-		}
-		if len(pem) == 0 {
-			return fmt.Errorf("wxauth: signing_key: %s is empty", h.SigningKey)
+	app := h.app
+	if app == nil {
+		if app, err = wxauthApp(ctx); err != nil {
+			return err
 		}
 	}
-
-	if warning := plainHTTPWarning(h.APIBase); warning != "" {
-		h.logger.Warn(warning, zap.String("api_base", h.APIBase))
-	}
-	store, prefix, err := acquireStore(*h.Store, h.Store.Prefix+h.AppID+":", repl)
-	if err != nil {
-		return fmt.Errorf("wxauth: %w", err)
-	}
-	h.store = store
-	if store.fresh {
-		go warnIfEvicting(ctx, store.Store, h.logger)
-	}
-
-	tokenCfg := token.Config{AppID: h.AppID, TTL: time.Duration(h.TokenTTL), SigningKeyPEM: pem}
-	if pem == nil {
-		if h.keyring, err = acquireKeyring(store, prefix, time.Duration(h.TokenTTL)); err != nil {
-			return fmt.Errorf("wxauth: signing keys: %w", err)
+	if h.AppID != "" {
+		acc, err := app.inlineMiniProgram(h.Settings, h.AppID, h.AppSecret)
+		if err != nil {
+			return err
 		}
-		tokenCfg.Keyring = h.keyring.Keyring
+		h.miniPrograms = []*account{acc}
+	} else if h.miniPrograms, err = app.named(h.Apps, kindMiniProgram); err != nil {
+		return err
 	}
-	tokens, err := token.New(ctx, tokenCfg)
-	if err != nil {
-		return fmt.Errorf("wxauth: signing keys: %w", err)
+	if len(h.miniPrograms) == 0 {
+		return errors.New("wxauth: no mini program to serve: set app_id and app_secret, or define accounts in the global wxauth block")
 	}
-	client := &wechat.Client{AppID: h.AppID, AppSecret: secret, BaseURL: h.APIBase, Observe: observeWeChat}
-	client.Tokens = wechat.NewSharedTokenSource(client.FetchAccessToken, store, prefix+"access-token")
-	sealKey, err := auth.DeriveSealKey(secret)
-	if err != nil {
-		return fmt.Errorf("wxauth: %w", err)
-	}
-	cfg := auth.Config{
-		AppID:     h.AppID,
-		WeChat:    client,
-		Tokens:    tokens,
-		Store:     store,
-		KeyPrefix: prefix,
-		SealKey:   sealKey,
-		TokenTTL:  time.Duration(h.TokenTTL),
-		UserTTL:   time.Duration(h.UserTTL),
-		CacheTTL:  time.Duration(h.CacheTTL),
-		FailOpen:  h.StoreOutage == "fail_open",
+	h.byAppID = make(map[string]*account, len(h.miniPrograms))
+	for _, acc := range h.miniPrograms {
+		if acc.kind != kindMiniProgram {
+			return fmt.Errorf("wxauth: account %s is a %s, not a mini program", acc.name, acc.kind)
+		}
+		h.byAppID[acc.appID] = acc
 	}
 	if rl := h.LoginRateLimit; rl != nil {
-		cfg.LoginRateLimit, cfg.LoginRateWindow = rl.Requests, time.Duration(rl.Window)
-	}
-	h.service, err = auth.New(cfg)
-	if err != nil {
-		return fmt.Errorf("wxauth: %w", err)
+		first := h.miniPrograms[0]
+		h.limiter = &auth.LoginLimiter{Store: first.store, KeyPrefix: first.prefix, Limit: rl.Requests, Window: time.Duration(rl.Window)}
 	}
 	return nil
 }
 
-func (h *Handler) setDefaults() {
-	if h.APIBase == "" {
-		h.APIBase = wechat.DefaultBaseURL
+// wxauthApp is the config's wxauth app: the global block's, or an empty one
+// that holds the inline forms' mini programs (as Caddy's pki app makes its
+// "local" CA when none is configured).
+func wxauthApp(ctx caddy.Context) (*App, error) {
+	app, err := ctx.AppIfConfigured("wxauth")
+	switch {
+	case err == nil:
+		return app.(*App), nil
+	case !errors.Is(err, caddy.ErrNotConfigured):
+		return nil, fmt.Errorf("wxauth: loading the wxauth app: %w", err)
 	}
-	setDefault(&h.LoginPath, "/wx/login")
-	setDefault(&h.PhonePath, "/wx/phone")
-	setDefault(&h.ProfilePath, "/wx/profile")
-	setDefault(&h.LogoutPath, "/wx/logout")
-	if h.TokenTTL == 0 {
-		h.TokenTTL = caddy.Duration(defaultTokenTTL)
+	if app, err = ctx.App("wxauth"); err != nil {
+		return nil, fmt.Errorf("wxauth: loading the wxauth app: %w", err)
 	}
-	if h.Store == nil {
-		h.Store = &StoreConfig{Type: "memory"}
+	return app.(*App), nil
+}
+
+// account is the handler's account of appID, which a verified identity
+// always names.
+func (h *Handler) account(appID string) *account {
+	if len(h.miniPrograms) == 1 {
+		return h.miniPrograms[0]
 	}
-	if h.Store.Prefix == "" {
-		h.Store.Prefix = "wxauth:"
-	}
+	return h.byAppID[appID]
 }
 
 func setDefault(s *string, v string) {
@@ -252,21 +204,20 @@ func (h *Handler) Validate() error { return h.check() }
 // check reports the first config mistake; the Caddyfile parser, Provision and
 // Validate all use it, so `caddy adapt` and the JSON API say the same thing.
 func (h *Handler) check() error {
+	inline := h.AppID != "" || h.AppSecret != "" || !h.Settings.isZero()
 	switch {
-	case h.AppID == "":
+	case len(h.Apps) > 0 && inline:
+		return errors.New("wxauth: use either apps (accounts of the global wxauth block) or the inline app_id/app_secret form, not both")
+	case inline && h.AppID == "":
 		return errors.New("wxauth: app_id is required")
-	case h.AppSecret == "":
+	case inline && h.AppSecret == "":
 		return errors.New("wxauth: app_secret is required")
-	case h.TokenTTL < 0:
-		return fmt.Errorf("wxauth: token_ttl must be positive, got %v", time.Duration(h.TokenTTL))
-	case h.UserTTL < 0:
-		return fmt.Errorf("wxauth: user_ttl must be positive, got %v", time.Duration(h.UserTTL))
 	}
-	if h.APIBase != "" {
-		u, err := url.Parse(h.APIBase)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("wxauth: api_base must be an http(s) URL, got %q", h.APIBase)
-		}
+	if err := h.Settings.check(); err != nil {
+		return err
+	}
+	if err := h.Headers.check(); err != nil {
+		return err
 	}
 	taken := map[string]string{jwksPath: "the JWKS"}
 	for _, e := range []struct{ name, path string }{
@@ -283,11 +234,6 @@ func (h *Handler) check() error {
 		}
 		taken[e.path] = e.name
 	}
-	switch h.StoreOutage {
-	case "", "fail_closed", "fail_open":
-	default:
-		return fmt.Errorf("wxauth: store_outage must be fail_closed or fail_open, got %q", h.StoreOutage)
-	}
 	for _, m := range []struct {
 		name  string
 		paths caddyhttp.MatchPath
@@ -302,20 +248,6 @@ func (h *Handler) check() error {
 	}
 	if rl := h.LoginRateLimit; rl != nil && (rl.Requests <= 0 || rl.Window <= 0) {
 		return errors.New("wxauth: login_rate_limit needs a positive count and window")
-	}
-	if s := h.Store; s != nil {
-		switch s.Type {
-		case "memory", "":
-			if s.URL != "" {
-				return errors.New("wxauth: store memory takes no URL")
-			}
-		case "redis":
-			if s.URL == "" {
-				return errors.New("wxauth: store redis needs a URL")
-			}
-		default:
-			return fmt.Errorf("wxauth: unknown store %q (memory or redis)", s.Type)
-		}
 	}
 	return nil
 }
@@ -355,23 +287,9 @@ func warnIfEvicting(ctx caddy.Context, store session.Store, logger *zap.Logger) 
 	}
 }
 
-// Cleanup releases the store and keyring this handler acquired; Provision
-// may have failed before acquiring them.
-func (h *Handler) Cleanup() error {
-	var errs []error
-	if h.keyring != nil {
-		errs = append(errs, h.keyring.release())
-	}
-	if h.store != nil {
-		errs = append(errs, h.store.release())
-	}
-	return errors.Join(errs...)
-}
-
 // Interface guards
 var (
 	_ caddy.Provisioner           = (*Handler)(nil)
 	_ caddy.Validator             = (*Handler)(nil)
-	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )

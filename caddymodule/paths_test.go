@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -66,6 +67,9 @@ func TestAPathAnUpstreamMayReadAsARequirePhonePathRequiresAPhone(t *testing.T) {
 		{"/shop/..;/vip/offers", true},
 		{"/shop%2f..%2fvip/offers", true},
 		{"/shop;x/offers", false},
+		{"/vip/../x", true},
+		{"/vip%252foffers%25", true},
+		{"/shop/./offers", false},
 	} {
 		t.Run(tc.target, func(t *testing.T) {
 			r := request(t, tc.target)
@@ -73,6 +77,28 @@ func TestAPathAnUpstreamMayReadAsARequirePhonePathRequiresAPhone(t *testing.T) {
 				t.Fatalf("phone required = %v, want %v (readings %q)", got, tc.phone, pathReadings(r.URL.Path))
 			}
 		})
+	}
+}
+
+func TestALongAmbiguousPathIsJudgedProtectedWithoutReadingItEveryWay(t *testing.T) {
+	public, vip := matcher(t, "/static/*"), matcher(t, "/vip/*")
+	long := request(t, "/static/"+strings.Repeat("a;", maxJudgedPath))
+	if everyReadingMatches(public, long) || !someReadingMatches(vip, long) {
+		t.Fatal("a long ambiguous path was judged public, or free of require_phone")
+	}
+	short := request(t, "/static/a;b")
+	if !everyReadingMatches(public, short) {
+		t.Fatal("a short path with a ; that stays under /static/ lost its public status")
+	}
+}
+
+func TestDecodeLenientlyKeepsBadEscapesAndDecodesTheRest(t *testing.T) {
+	for in, want := range map[string]string{
+		"/a%2e%2E/b": "/a../b", "/x%zz%41": "/x%zzA", "/tail%": "/tail%", "/tail%4": "/tail%4", "": "",
+	} {
+		if got := decodeLeniently(in); got != want {
+			t.Errorf("decodeLeniently(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 

@@ -14,30 +14,33 @@ import (
 func (h *Handler) record(ev event, outcome string, took time.Duration) {
 	switch ev.name {
 	case "login":
-		metrics.logins.WithLabelValues(outcome).Inc()
+		metrics.logins.WithLabelValues(ev.appID, outcome).Inc()
 	case "phone":
 		method := ev.method
 		if method == "" {
 			method = "none" // refused before the body said which
 		}
-		metrics.phones.WithLabelValues(method, outcome).Inc()
+		metrics.phones.WithLabelValues(ev.appID, method, outcome).Inc()
 	}
 	fields := []zap.Field{zap.String("outcome", outcome), zap.Duration("duration", took)}
+	if ev.appID != "" {
+		fields = append(fields, zap.String("app_id", ev.appID))
+	}
 	if ev.method != "" {
 		fields = append(fields, zap.String("method", ev.method))
 	}
 	if ev.openid != "" {
-		fields = append(fields, h.userField(ev.openid))
+		fields = append(fields, h.userField(ev.appID, ev.openid))
 	}
 	h.logger.Info(ev.name, fields...)
 }
 
 // userField names a user in logs: the openid with log_openids, else the
 // first 16 hex digits of SHA-256(app_id + openid).
-func (h *Handler) userField(openid string) zap.Field {
+func (h *Handler) userField(appID, openid string) zap.Field {
 	if h.LogOpenIDs {
 		return zap.String("openid", openid)
 	}
-	sum := sha256.Sum256([]byte(h.AppID + "\x00" + openid))
+	sum := sha256.Sum256([]byte(appID + "\x00" + openid))
 	return zap.String("user", hex.EncodeToString(sum[:8]))
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/wxauth/caddy-wxauth/auth"
 	"github.com/wxauth/caddy-wxauth/session"
 	"github.com/wxauth/caddy-wxauth/token"
 )
@@ -110,4 +111,36 @@ func acquireKeyring(store *pooledStore, prefix string, ttl time.Duration) (*pool
 		return nil, err
 	}
 	return v.(*pooledKeyring), nil
+}
+
+// caches holds one auth.Caches per store and key prefix across config
+// reloads: a reload neither checks every token's signature again nor
+// forgets a revocation the store has lost.
+var caches = caddy.NewUsagePool()
+
+// pooledCaches is an auth.Caches held in the caches pool.
+type pooledCaches struct {
+	*auth.Caches
+	key string
+}
+
+// Destruct has nothing to release: the caches are garbage once unused.
+func (*pooledCaches) Destruct() error { return nil }
+
+func (c *pooledCaches) release() error {
+	_, err := caches.Delete(c.key)
+	return err
+}
+
+// acquireCaches returns the pooled caches of the account whose keys are
+// under prefix in store.
+func acquireCaches(store *pooledStore, prefix string) (*pooledCaches, error) {
+	key := store.key + "|" + prefix
+	v, _, err := caches.LoadOrNew(key, func() (caddy.Destructor, error) {
+		return &pooledCaches{Caches: auth.NewCaches(0), key: key}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*pooledCaches), nil
 }

@@ -41,7 +41,7 @@ func TestCaddyAdaptAndValidateRefuseBadConfigsWithAReadableMessage(t *testing.T)
 		{"adapt: a public path without /", site("app_id wx1\napp_secret x\npublic health"), "Caddyfile", []string{"adapt", "--adapter", "caddyfile"}, `public path \"health\" must start with /`},
 		{"adapt: a require_phone path without /", site("app_id wx1\napp_secret x\nrequire_phone vip/*"), "Caddyfile", []string{"adapt", "--adapter", "caddyfile"}, `require_phone path \"vip/*\" must start with /`},
 		{"validate: a Redis URL placeholder resolving to nothing", site("app_id wx1\napp_secret x\nstore redis {env.WXAUTH_TEST_UNSET}"), "Caddyfile", []string{"validate", "--adapter", "caddyfile"}, "the URL is empty ({env.WXAUTH_TEST_UNSET} resolved to nothing)"},
-		{"validate: a secret placeholder resolving to nothing", site("app_id wx1\napp_secret {env.WXAUTH_TEST_UNSET}"), "Caddyfile", []string{"validate", "--adapter", "caddyfile"}, "app_secret resolved to an empty string"},
+		{"validate: a secret placeholder resolving to nothing", site("app_id wx1\napp_secret {env.WXAUTH_TEST_UNSET}"), "Caddyfile", []string{"validate", "--adapter", "caddyfile"}, "app_secret of wx1 resolved to an empty string"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -35,6 +35,7 @@ func TestPathsAnUpstreamMayReadDifferentlyNeverPassAsPublicNorPastRequirePhone(t
 	for _, target := range []string{
 		"/public/..;/api/x", `/public/..\api\x`, "/public/%2e%2e%5capi", "/public/%252e%252e/api/x",
 		"/public/..%00/api", "/public/..%3b/api/x", "/public/%5c..%5c..%5capi",
+		"/api/../public/x", "/api/%2e%2e/public/x", "/api%2f..%2fpublic/x", "/public/%252e%252e/api/x%25zz",
 	} {
 		t.Run("public "+target, func(t *testing.T) {
 			r, reached := get(target, "")
@@ -46,7 +47,7 @@ func TestPathsAnUpstreamMayReadDifferentlyNeverPassAsPublicNorPastRequirePhone(t
 	if r, reached := get("/shop/offers", tok); r.Status != http.StatusOK || !reached {
 		t.Fatalf("a plain protected path with a token: %d, upstream reached %v", r.Status, reached)
 	}
-	for _, target := range []string{"/vip;/offers", `/vip\offers`, "/vip%5coffers", "/vip%00/offers", "/vip%3b/offers", "/shop/..;/vip/offers"} {
+	for _, target := range []string{"/vip;/offers", `/vip\offers`, "/vip%5coffers", "/vip%00/offers", "/vip%3b/offers", "/shop/..;/vip/offers", "/vip/../x", "/vip%252foffers%25"} {
 		t.Run("require_phone "+target, func(t *testing.T) {
 			r, reached := get(target, tok)
 			if reached || r.Status < 400 {

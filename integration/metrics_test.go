@@ -22,17 +22,17 @@ func TestMetricsAppearAtTheAdminEndpointAfterALogin(t *testing.T) {
 	}
 	body := string(r.Body)
 	for _, want := range []string{
-		`caddy_wxauth_logins_total{outcome="ok"} 1`,
-		`caddy_wxauth_logins_total{outcome="invalid_code"} 1`,
-		`caddy_wxauth_phone_bindings_total{method="code",outcome="ok"} 1`,
-		`caddy_wxauth_requests_total{result="verified"} 1`,
-		`caddy_wxauth_requests_total{result="rejected"} 1`,
-		`caddy_wxauth_requests_total{result="public"} 1`,
-		`caddy_wxauth_wechat_requests_total{endpoint="sns/jscode2session",outcome="ok"} 1`,
-		`caddy_wxauth_wechat_requests_total{endpoint="sns/jscode2session",outcome="40029"} 1`,
-		`caddy_wxauth_wechat_requests_total{endpoint="wxa/business/getuserphonenumber",outcome="ok"} 1`,
-		`caddy_wxauth_wechat_request_duration_seconds_count{endpoint="sns/jscode2session"} 2`,
-		`caddy_wxauth_access_token_fetches_total 1`,
+		`caddy_wxauth_logins_total{app_id="` + testAppID + `",outcome="ok"} 1`,
+		`caddy_wxauth_logins_total{app_id="` + testAppID + `",outcome="invalid_code"} 1`,
+		`caddy_wxauth_phone_bindings_total{app_id="` + testAppID + `",method="code",outcome="ok"} 1`,
+		`caddy_wxauth_requests_total{app_id="` + testAppID + `",result="verified"} 1`,
+		`caddy_wxauth_requests_total{app_id="",result="rejected"} 1`,
+		`caddy_wxauth_requests_total{app_id="",result="public"} 1`,
+		`caddy_wxauth_wechat_requests_total{app_id="` + testAppID + `",endpoint="sns/jscode2session",outcome="ok"} 1`,
+		`caddy_wxauth_wechat_requests_total{app_id="` + testAppID + `",endpoint="sns/jscode2session",outcome="40029"} 1`,
+		`caddy_wxauth_wechat_requests_total{app_id="` + testAppID + `",endpoint="wxa/business/getuserphonenumber",outcome="ok"} 1`,
+		`caddy_wxauth_wechat_request_duration_seconds_count{app_id="` + testAppID + `",endpoint="sns/jscode2session"} 2`,
+		`caddy_wxauth_access_token_fetches_total{app_id="` + testAppID + `"} 1`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
