@@ -33,6 +33,8 @@ type account struct {
 	settings          Settings // with defaults
 
 	service  *auth.Service
+	tokens   *wechat.SharedTokenSource // the account's access_token, one per deployment
+	secret   string                    // the AppSecret, resolved; never logged
 	store    *pooledStore
 	keyring  *pooledKeyring // nil with signing_key
 	caches   *pooledCaches
@@ -86,7 +88,8 @@ func newAccount(ctx caddy.Context, logger *zap.Logger, s Settings, kind, name, a
 		return nil, fmt.Errorf("wxauth: signing keys: %w", err)
 	}
 	client := &wechat.Client{AppID: appID, AppSecret: resolved, BaseURL: s.APIBase, Observe: observeWeChat(appID)}
-	client.Tokens = wechat.NewSharedTokenSource(client.FetchAccessToken, a.store, a.prefix+"access-token")
+	a.tokens = wechat.NewSharedTokenSource(client.FetchAccessToken, a.store, a.prefix+"access-token")
+	a.secret, client.Tokens = resolved, a.tokens
 	if a.caches, err = acquireCaches(a.store, a.prefix); err != nil {
 		return nil, fmt.Errorf("wxauth: %w", err)
 	}

@@ -19,6 +19,8 @@ var metrics = struct {
 	wechatCalls   *prometheus.CounterVec
 	wechatLatency *prometheus.HistogramVec
 	tokenFetches  *prometheus.CounterVec
+	apiCalls      *prometheus.CounterVec
+	apiLatency    *prometheus.HistogramVec
 	// requests' children, resolved once: the hot path only increments.
 	// Verified requests count under their account (account.verified).
 	public, rejected prometheus.Counter
@@ -52,11 +54,20 @@ func initMetrics(registry *prometheus.Registry) error {
 			Namespace: ns, Subsystem: sub, Name: "access_token_fetches_total",
 			Help: "access_token requests sent to WeChat by this instance, by account.",
 		}, []string{"app_id"})
+		metrics.apiCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "api_requests_total",
+			Help: "Calls through wxapi by account, path (the allow entry matched, or other) and outcome: ok, WeChat's errcode, token (answered from the shared token), refused, unreachable.",
+		}, []string{"app_id", "path", "outcome"})
+		metrics.apiLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: ns, Subsystem: sub, Name: "api_request_duration_seconds",
+			Help:    "Duration of calls through wxapi by account and path.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+		}, []string{"app_id", "path"})
 		metrics.public = metrics.requests.WithLabelValues("", "public")
 		metrics.rejected = metrics.requests.WithLabelValues("", "rejected")
 	})
 	for _, c := range []prometheus.Collector{metrics.logins, metrics.phones, metrics.requests,
-		metrics.wechatCalls, metrics.wechatLatency, metrics.tokenFetches} {
+		metrics.wechatCalls, metrics.wechatLatency, metrics.tokenFetches, metrics.apiCalls, metrics.apiLatency} {
 		if err := registry.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
 			return err
 		}

@@ -19,9 +19,10 @@ const (
 // company is one fake WeChat serving two mini programs, a recording
 // upstream, and a Caddy whose global wxauth block holds both as accounts.
 type company struct {
-	mock     *wxmock.Server
-	wechat   *httptest.Server
-	upstream *upstream
+	mock      *wxmock.Server
+	wechat    *httptest.Server
+	upstream  *upstream
+	wxapiLogs *proctest.Process // the last wxapi Caddy started
 }
 
 func newCompany(t *testing.T) *company {

@@ -75,9 +75,17 @@ func TestTheEndpointsAcceptAFormBodyAsCurlDashDSendsIt(t *testing.T) {
 	wantError(t, twice, http.StatusBadRequest, "invalid_request")
 }
 
-// runCaddyProcess runs caddyfile and waits until path answers 200: for
+// runCaddyProcess runs caddyfile and waits until readyURL answers 200: for
 // tests whose Caddy cannot answer the JWKS yet.
 func runCaddyProcess(t *testing.T, caddyfile, readyURL string) *proctest.Process {
+	t.Helper()
+	p := startCaddyProcess(t, caddyfile)
+	p.WaitOK(t, readyURL)
+	return p
+}
+
+// startCaddyProcess runs caddyfile and returns at once.
+func startCaddyProcess(t *testing.T, caddyfile string) *proctest.Process {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "Caddyfile")
@@ -86,9 +94,7 @@ func runCaddyProcess(t *testing.T, caddyfile, readyURL string) *proctest.Process
 	}
 	cmd := exec.Command(caddyBin, "run", "--config", path, "--adapter", "caddyfile")
 	cmd.Env = append(os.Environ(), "WX_SECRET="+testSecret, "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
-	p := proctest.Start(t, "caddy", cmd)
-	p.WaitOK(t, readyURL)
-	return p
+	return proctest.Start(t, "caddy", cmd)
 }
 
 func TestCaddyStartsAndValidatesWithRedisDownAndServesOnceItIsBack(t *testing.T) {

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"container/heap"
 	"context"
 	"encoding/binary"
@@ -274,6 +275,31 @@ func (m *Memory) Delete(_ context.Context, key string) error {
 		s.remove(e)
 	}
 	return nil
+}
+
+// CompareAndDelete removes key under its shard lock if it holds exactly
+// value; a list fails as it does for Get.
+func (m *Memory) CompareAndDelete(_ context.Context, key string, value []byte) (bool, error) {
+	s, now := m.lockForWrite(key)
+	defer m.unlockAfterWrite(s, now)
+	e := s.live(key, now)
+	if e == nil {
+		return false, nil
+	}
+	var cur []byte
+	switch e.kind {
+	case kindValue:
+		cur = e.val
+	case kindCounter: // a counter is its decimal text, as in Redis
+		cur = strconv.AppendInt(nil, e.count, 10)
+	default:
+		return false, wrongKind("compare-and-delete", e.kind, kindValue)
+	}
+	if !bytes.Equal(cur, value) {
+		return false, nil
+	}
+	s.remove(e)
+	return true, nil
 }
 
 // Push puts a copy of value at the front of the list at key, keeps the newest

@@ -87,6 +87,26 @@ func (r *Redis) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
+// compareAndDeleteScript compares and deletes in one atomic step, so a value
+// written between the two is never removed. GET of an absent key is false,
+// never equal to a string; GET of a list raises WRONGTYPE, as Get does.
+var compareAndDeleteScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+	return redis.call('DEL', KEYS[1])
+end
+return 0
+`)
+
+// CompareAndDelete removes key if it holds exactly value (GET, compare and
+// DEL in one script on one key, so it is Cluster-safe).
+func (r *Redis) CompareAndDelete(ctx context.Context, key string, value []byte) (bool, error) {
+	n, err := compareAndDeleteScript.Run(ctx, r.client, []string{r.prefix + key}, value).Int64()
+	if err != nil {
+		return false, fmt.Errorf("session: redis compare-and-delete: %w", err)
+	}
+	return n == 1, nil
+}
+
 // Push runs LPUSH, LTRIM and PEXPIRE in one MULTI/EXEC, so no other client
 // sees the list untrimmed or without an expiry.
 func (r *Redis) Push(ctx context.Context, key string, value []byte, keep int, ttl time.Duration) error {

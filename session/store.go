@@ -33,6 +33,15 @@ type Store interface {
 	Expire(ctx context.Context, key string, ttl time.Duration) (bool, error)
 	// Delete removes key; removing an absent key is not an error.
 	Delete(ctx context.Context, key string) error
+	// CompareAndDelete removes key only if it holds exactly value, and
+	// reports whether it did, atomically: a value another writer stored in
+	// between is never removed. An absent or expired key, or another value,
+	// reports false and removes nothing; a counter compares as its decimal
+	// text, and a list fails, as with Get. Of many concurrent calls with
+	// the value key holds, exactly one reports true. It releases what a
+	// caller took with SetNX, or drops a value only while it is the one the
+	// caller read.
+	CompareAndDelete(ctx context.Context, key string, value []byte) (bool, error)
 	// Push puts value at the front of the list at key, keeps only the newest
 	// keep items, and makes the whole list expire ttl from now.
 	Push(ctx context.Context, key string, value []byte, keep int, ttl time.Duration) error

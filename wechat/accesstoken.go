@@ -2,6 +2,7 @@ package wechat
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,13 +29,14 @@ type TokenSource interface {
 	Invalidate(ctx context.Context, bad string) error
 }
 
-// TokenStore is where a SharedTokenSource keeps the token and its fetch lock,
-// so instances sharing it fetch once. session.Store satisfies it.
+// TokenStore is where a SharedTokenSource keeps the token, its fetch lock and
+// its forced-refresh marker, so instances sharing it fetch once.
+// session.Store satisfies it.
 type TokenStore interface {
 	Get(ctx context.Context, key string) ([]byte, error)
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
 	SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
-	Delete(ctx context.Context, key string) error
+	CompareAndDelete(ctx context.Context, key string, value []byte) (bool, error)
 }
 
 // FetchAccessToken gets a new access_token from WeChat's stable_token.
@@ -72,9 +74,10 @@ func (c *Client) tokenSource() TokenSource {
 }
 
 const (
-	defaultLockTTL      = 30 * time.Second
-	defaultMaxWait      = 35 * time.Second
-	defaultPollInterval = 50 * time.Millisecond
+	defaultLockTTL       = 30 * time.Second
+	defaultMaxWait       = 35 * time.Second
+	defaultPollInterval  = 50 * time.Millisecond
+	defaultForceInterval = 30 * time.Second
 	// maxEarly is the most a token is refreshed before it expires (10% of its
 	// lifetime when that is less), leaving room for clock skew and slow calls.
 	maxEarly = 5 * time.Minute
@@ -94,7 +97,14 @@ type SharedTokenSource struct {
 	MaxWait time.Duration
 	// PollInterval is how often a waiting caller looks in the store. Default 50ms.
 	PollInterval time.Duration
-	// Now decides whether a token is still fresh; nil means time.Now.
+	// ForceInterval is the least time between two forced refreshes by
+	// ForceRefresh, across every instance sharing the store; a ForceRefresh
+	// sooner answers the current token without calling WeChat. WeChat
+	// ignores forced refreshes less than 30 s apart and allows 20 a day, so
+	// a shorter interval only spends that quota. Default 30s.
+	ForceInterval time.Duration
+	// Now decides whether a token is still fresh; nil means time.Now. The
+	// lock and the forced-refresh marker expire on the store's clock.
 	Now func() time.Time
 
 	fetch func(ctx context.Context, force bool) (AccessToken, error)
@@ -115,8 +125,8 @@ type cachedToken struct {
 }
 
 // NewSharedTokenSource returns a TokenSource that gets tokens from fetch and
-// shares them through store under key (the lock is key+":lock"). A nil store
-// means an in-process one.
+// shares them through store under key (the fetch lock is key+":lock", the
+// forced-refresh marker key+":forced"). A nil store means an in-process one.
 func NewSharedTokenSource(fetch func(ctx context.Context, force bool) (AccessToken, error), store TokenStore, key string) *SharedTokenSource {
 	if store == nil {
 		store = session.NewMemory()
@@ -124,33 +134,60 @@ func NewSharedTokenSource(fetch func(ctx context.Context, force bool) (AccessTok
 	return &SharedTokenSource{fetch: fetch, store: store, key: key}
 }
 
-// Token returns a fresh access_token. However many callers ask at once, at
-// most one fetch runs across every instance sharing the store.
+// Token returns a fresh access_token; it is AccessToken without the expiry.
 func (s *SharedTokenSource) Token(ctx context.Context) (string, error) {
-	if tok, ok := s.local(); ok {
-		return tok, nil
+	at, err := s.AccessToken(ctx)
+	return at.Token, err
+}
+
+// AccessToken returns a fresh access_token and when it expires, as a proxy
+// answering cgi-bin/token or stable_token needs. However many callers ask at
+// once, at most one fetch runs across every instance sharing the store.
+func (s *SharedTokenSource) AccessToken(ctx context.Context) (AccessToken, error) {
+	if t, ok := s.local(); ok {
+		return t.public(), nil
 	}
-	// The shared refresh must not die with whichever caller started it, so it
-	// runs detached but bounded; each caller still stops waiting on its own ctx.
-	ch := s.group.DoChan(s.key, func() (any, error) {
+	return s.shared(ctx, s.key, s.refresh)
+}
+
+// ForceRefresh replaces the access_token with a new one from a forced
+// stable_token fetch (force_refresh=true), as a backend that saw its token
+// refused asks for; WeChat invalidates the previous token at once. It
+// fetches at most once per ForceInterval for every instance sharing the
+// store: when a forced refresh already happened within it, here or
+// elsewhere, it answers the current token without calling WeChat. The new
+// token replaces the stored one for everyone; other instances keep serving
+// their local copy of the old one until WeChat refuses it and Invalidate
+// makes them read the store again.
+func (s *SharedTokenSource) ForceRefresh(ctx context.Context) (AccessToken, error) {
+	return s.shared(ctx, s.key+":forced", s.forceRefresh)
+}
+
+// shared runs get once for all callers asking under key at the same time.
+// It must not die with whichever caller started it, so it runs detached but
+// bounded; each caller still stops waiting on its own ctx.
+func (s *SharedTokenSource) shared(ctx context.Context, key string, get func(context.Context) (cachedToken, error)) (AccessToken, error) {
+	ch := s.group.DoChan(key, func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.maxWait()+s.lockTTL())
 		defer cancel()
-		return s.refresh(ctx)
+		return get(ctx)
 	})
 	select {
 	case r := <-ch:
 		if r.Err != nil {
-			return "", r.Err
+			return AccessToken{}, r.Err
 		}
-		return r.Val.(string), nil
+		return r.Val.(cachedToken).public(), nil
 	case <-ctx.Done():
-		return "", fmt.Errorf("wechat: waiting for the access_token: %w", ctx.Err())
+		return AccessToken{}, fmt.Errorf("wechat: waiting for the access_token: %w", ctx.Err())
 	}
 }
 
 // Invalidate drops bad wherever it is still cached, so the next Token forces a
 // refresh. If the cache already holds another token, someone refreshed and
-// nothing is done.
+// nothing is done: the store's copy is dropped only if it is still the one
+// that was refused (compare-and-delete of the bytes read), so a token another
+// instance stores meanwhile survives.
 func (s *SharedTokenSource) Invalidate(ctx context.Context, bad string) error {
 	if bad == "" {
 		return nil
@@ -161,7 +198,7 @@ func (s *SharedTokenSource) Invalidate(ctx context.Context, bad string) error {
 		s.cur = cachedToken{}
 	}
 	s.mu.Unlock()
-	stored, ok := s.stored(ctx)
+	stored, raw, ok := s.stored(ctx)
 	inStore := ok && stored.Token == bad
 	if inStore || (inLocal && !ok) {
 		s.mu.Lock()
@@ -169,127 +206,168 @@ func (s *SharedTokenSource) Invalidate(ctx context.Context, bad string) error {
 		s.mu.Unlock()
 	}
 	if inStore {
-		if err := s.store.Delete(ctx, s.key); err != nil {
+		if _, err := s.store.CompareAndDelete(ctx, s.key, raw); err != nil {
 			return fmt.Errorf("wechat: dropping the refused access_token from the store: %w", err)
 		}
 	}
 	return nil
 }
 
-func (s *SharedTokenSource) refresh(ctx context.Context) (string, error) {
-	if tok, ok := s.local(); ok { // a refresh finished just before this one began
-		return tok, nil
+// refresh adopts the token another instance stored or fetches one, forced
+// while a refused token is known.
+func (s *SharedTokenSource) refresh(ctx context.Context) (cachedToken, error) {
+	if t, ok := s.local(); ok { // a refresh finished just before this one began
+		return t, nil
 	}
+	return s.locked(ctx, true, func(ctx context.Context) (cachedToken, error) {
+		// Another instance may have stored a token between our look and the lock.
+		if t, ok := s.adoptStored(ctx); ok {
+			return t, nil
+		}
+		s.mu.Lock()
+		force := s.bad != ""
+		s.mu.Unlock()
+		return s.fetchAndStore(ctx, force)
+	})
+}
+
+// forceRefresh decides, holding the fetch lock, whether this is the
+// deployment's first forced refresh within ForceInterval. The lock also
+// makes a caller that loses wait for a winner still fetching, so that it
+// answers the new token rather than the one being replaced. A forced fetch
+// that fails keeps the marker: WeChat may have acted on it all the same.
+func (s *SharedTokenSource) forceRefresh(ctx context.Context) (cachedToken, error) {
+	return s.locked(ctx, false, func(ctx context.Context) (cachedToken, error) {
+		first, err := s.store.SetNX(ctx, s.key+":forced", []byte("1"), s.forceInterval())
+		if err != nil {
+			return cachedToken{}, fmt.Errorf("wechat: taking the forced-refresh marker: %w", err)
+		}
+		if first {
+			return s.fetchAndStore(ctx, true)
+		}
+		if t, ok := s.adoptStored(ctx); ok {
+			return t, nil
+		}
+		// The store lost the token the forced refresh stored; WeChat's
+		// current one needs no force.
+		return s.fetchAndStore(ctx, false)
+	})
+}
+
+// locked runs fn holding the store's fetch lock, waiting up to MaxWait for
+// another instance to release it. With adopt, a fresh token that instance
+// stores meanwhile is returned instead of running fn.
+func (s *SharedTokenSource) locked(ctx context.Context, adopt bool, fn func(context.Context) (cachedToken, error)) (cachedToken, error) {
+	// The lock's value is ours alone, so releasing it can never remove the
+	// lock of another instance that took it after ours expired.
+	mine := []byte(rand.Text())
 	waitCtx, cancel := context.WithTimeout(ctx, s.maxWait())
 	defer cancel()
 	poll := time.NewTicker(s.pollInterval())
 	defer poll.Stop()
 	for {
-		if tok, ok := s.adoptStored(ctx); ok {
-			return tok, nil
+		if adopt {
+			if t, ok := s.adoptStored(ctx); ok {
+				return t, nil
+			}
 		}
 		// A lock that expired or was released without a token is free again,
 		// so a waiter takes over from a holder that crashed or failed.
-		won, err := s.store.SetNX(ctx, s.key+":lock", []byte("1"), s.lockTTL())
+		won, err := s.store.SetNX(ctx, s.key+":lock", mine, s.lockTTL())
 		if err != nil {
-			return "", fmt.Errorf("wechat: taking the access_token fetch lock: %w", err)
+			return cachedToken{}, fmt.Errorf("wechat: taking the access_token fetch lock: %w", err)
 		}
 		if won {
-			return s.fetchLocked(ctx)
+			break
 		}
 		select {
 		case <-waitCtx.Done():
-			return "", fmt.Errorf("wechat: waiting for another instance to fetch the access_token: %w", waitCtx.Err())
+			return cachedToken{}, fmt.Errorf("wechat: waiting for another instance to fetch the access_token: %w", waitCtx.Err())
 		case <-poll.C:
 		}
 	}
+	defer func() {
+		// A failed release only makes the others wait out the TTL.
+		_, _ = s.store.CompareAndDelete(ctx, s.key+":lock", mine)
+	}()
+	return fn(ctx)
 }
 
-// fetchLocked fetches and stores a token; the caller holds the store lock.
-func (s *SharedTokenSource) fetchLocked(ctx context.Context) (string, error) {
-	taken := time.Now()
-	defer func() {
-		// Past its TTL the lock may be another holder's; let that one expire.
-		// A failed Delete only makes the others wait out the TTL.
-		if time.Since(taken) < s.lockTTL() {
-			_ = s.store.Delete(ctx, s.key+":lock")
-		}
-	}()
-	// Another instance may have stored a token between our look and the lock.
-	if tok, ok := s.adoptStored(ctx); ok {
-		return tok, nil
-	}
-	s.mu.Lock()
-	force := s.bad != ""
-	s.mu.Unlock()
-
+// fetchAndStore fetches a token and stores it for everyone; the caller holds
+// the store lock.
+func (s *SharedTokenSource) fetchAndStore(ctx context.Context, force bool) (cachedToken, error) {
 	fctx, cancel := context.WithTimeout(ctx, s.lockTTL())
 	defer cancel()
 	at, err := s.fetch(fctx, force)
 	if err != nil {
-		return "", fmt.Errorf("wechat: fetching the access_token: %w", err)
+		return cachedToken{}, fmt.Errorf("wechat: fetching the access_token: %w", err)
 	}
 	now := s.now()
 	life := at.Expiry.Sub(now)
 	if at.Token == "" || life <= 0 {
-		return "", errors.New("wechat: fetched access_token is empty or already expired")
+		return cachedToken{}, errors.New("wechat: fetched access_token is empty or already expired")
 	}
 	t := cachedToken{Token: at.Token, Expiry: at.Expiry, RefreshAt: at.Expiry.Add(-min(life/10, maxEarly))}
 	b, err := json.Marshal(t)
 	if err != nil {
-		return "", fmt.Errorf("wechat: encoding the access_token: %w", err)
+		return cachedToken{}, fmt.Errorf("wechat: encoding the access_token: %w", err)
 	}
 	if err := s.store.Set(ctx, s.key, b, life); err != nil {
-		return "", fmt.Errorf("wechat: storing the access_token: %w", err)
+		return cachedToken{}, fmt.Errorf("wechat: storing the access_token: %w", err)
 	}
 	s.mu.Lock()
 	s.cur, s.bad = t, ""
 	s.mu.Unlock()
-	return t.Token, nil
+	return t, nil
 }
 
 // local returns the in-memory token if it is fresh.
-func (s *SharedTokenSource) local() (string, bool) {
+func (s *SharedTokenSource) local() (cachedToken, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.usableLocked(s.cur) {
-		return "", false
+		return cachedToken{}, false
 	}
-	return s.cur.Token, true
+	return s.cur, true
 }
 
-// adoptStored makes the store's token the local copy if it is fresh.
-func (s *SharedTokenSource) adoptStored(ctx context.Context) (string, bool) {
-	t, ok := s.stored(ctx)
+// adoptStored makes the store's token the local copy if it is fresh. A
+// token that is not the refused one replaced it, so no forced refresh is
+// owed any more.
+func (s *SharedTokenSource) adoptStored(ctx context.Context) (cachedToken, bool) {
+	t, _, ok := s.stored(ctx)
 	if !ok {
-		return "", false
+		return cachedToken{}, false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.usableLocked(t) {
-		return "", false
+		return cachedToken{}, false
 	}
-	s.cur = t
-	return t.Token, true
+	s.cur, s.bad = t, ""
+	return t, true
 }
 
-// stored reads the store's token. Any Get error counts as "none cached": not
-// found and unreachable both mean this caller must fetch.
-func (s *SharedTokenSource) stored(ctx context.Context) (cachedToken, bool) {
+// stored reads the store's token, and the bytes it was read from. Any Get
+// error counts as "none cached": not found and unreachable both mean this
+// caller must fetch.
+func (s *SharedTokenSource) stored(ctx context.Context) (cachedToken, []byte, bool) {
 	b, err := s.store.Get(ctx, s.key)
 	if err != nil {
-		return cachedToken{}, false
+		return cachedToken{}, nil, false
 	}
 	var t cachedToken
 	if json.Unmarshal(b, &t) != nil || t.Token == "" {
-		return cachedToken{}, false
+		return cachedToken{}, nil, false
 	}
-	return t, true
+	return t, b, true
 }
 
 func (s *SharedTokenSource) usableLocked(t cachedToken) bool {
 	return t.Token != "" && t.Token != s.bad && s.now().Before(t.RefreshAt)
 }
+
+func (t cachedToken) public() AccessToken { return AccessToken{Token: t.Token, Expiry: t.Expiry} }
 
 func (s *SharedTokenSource) now() time.Time {
 	if s.Now != nil {
@@ -302,6 +380,9 @@ func (s *SharedTokenSource) lockTTL() time.Duration { return orDefault(s.LockTTL
 func (s *SharedTokenSource) maxWait() time.Duration { return orDefault(s.MaxWait, defaultMaxWait) }
 func (s *SharedTokenSource) pollInterval() time.Duration {
 	return orDefault(s.PollInterval, defaultPollInterval)
+}
+func (s *SharedTokenSource) forceInterval() time.Duration {
+	return orDefault(s.ForceInterval, defaultForceInterval)
 }
 
 func orDefault(d, def time.Duration) time.Duration {

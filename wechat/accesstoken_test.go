@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -363,5 +364,200 @@ func TestAFailedFetchReleasesTheLockForTheNextCaller(t *testing.T) {
 	defer cancel()
 	if tok, err := s.Token(ctx); err != nil || tok != "t2" {
 		t.Errorf("got %q, %v; want t2 without waiting out the lock", tok, err)
+	}
+}
+
+func TestInvalidateKeepsATokenAnotherInstanceStoredAfterItsRead(t *testing.T) {
+	ctx := context.Background()
+	clock := fakeclock.New(time.Now())
+	f := &fakeFetcher{now: clock.Now}
+	store := faultstore.Memory(clock.Now)
+	a, b := NewSharedTokenSource(f.fetch, store, "k"), NewSharedTokenSource(f.fetch, store, "k")
+	a.Now, b.Now = clock.Now, clock.Now
+	if mustToken(t, a) != "t1" || mustToken(t, b) != "t1" {
+		t.Fatal("the instances do not share t1")
+	}
+	// Between a's read of the store and its removal of t1, b sees t1 refused
+	// and refreshes. Hooked on both ways of removing, so the test shows the
+	// race whichever the invalidation uses.
+	var fired atomic.Bool
+	between := func(ctx context.Context) error {
+		if !fired.CompareAndSwap(false, true) {
+			return nil
+		}
+		if err := b.Invalidate(ctx, "t1"); err != nil {
+			return err
+		}
+		_, err := b.Token(ctx)
+		return err
+	}
+	store.Hook(faultstore.CompareAndDelete, between)
+	store.Hook(faultstore.Delete, between)
+
+	if err := a.Invalidate(ctx, "t1"); err != nil {
+		t.Fatal(err)
+	}
+	if !fired.Load() {
+		t.Fatal("a's Invalidate never went to remove t1 from the store")
+	}
+	if v, _ := store.Get(ctx, "k"); !strings.Contains(string(v), `"t2"`) {
+		t.Fatalf("the store holds %q after a's Invalidate, want b's fresh t2", v)
+	}
+	if tok := mustToken(t, a); tok != "t2" {
+		t.Errorf("a got %q, want b's t2", tok)
+	}
+	if want := []bool{false, true}; !reflect.DeepEqual(f.calls(), want) {
+		t.Fatalf("force flags %v, want %v (one forced refresh for the deployment)", f.calls(), want)
+	}
+	// a adopted t2, which replaced the refused t1: its next refresh is an
+	// ordinary one.
+	clock.Advance(2 * time.Hour)
+	if tok := mustToken(t, a); tok != "t3" {
+		t.Errorf("a got %q once t2 expired, want t3", tok)
+	}
+	if want := []bool{false, true, false}; !reflect.DeepEqual(f.calls(), want) {
+		t.Errorf("force flags %v, want %v", f.calls(), want)
+	}
+}
+
+func TestAFailingCompareAndDeleteIsReturnedByInvalidate(t *testing.T) {
+	errStore := errors.New("store down")
+	store := faultstore.New(func() session.Store { return session.NewMemory() })
+	s := NewSharedTokenSource((&fakeFetcher{}).fetch, store, "k")
+	bad := mustToken(t, s)
+	store.Fail(errStore, faultstore.CompareAndDelete)
+	if err := s.Invalidate(context.Background(), bad); !errors.Is(err, errStore) || !strings.Contains(err.Error(), "access_token") {
+		t.Errorf("Invalidate = %v, want the store's error, wrapped", err)
+	}
+}
+
+func TestAccessTokenReportsTheFetchedExpiry(t *testing.T) {
+	const life = 7200 * time.Second
+	ctx := context.Background()
+	tests := []struct {
+		name      string
+		get       func(a, b *SharedTokenSource, clock *fakeclock.Clock) (AccessToken, error)
+		wantToken string
+		fetchedAt time.Duration // after the start; the expiry is life later
+	}{
+		{"fetched by this instance", func(a, _ *SharedTokenSource, _ *fakeclock.Clock) (AccessToken, error) {
+			return a.AccessToken(ctx)
+		}, "t1", 0},
+		{"served from the local copy later", func(a, _ *SharedTokenSource, clock *fakeclock.Clock) (AccessToken, error) {
+			a.AccessToken(ctx)
+			clock.Advance(time.Hour)
+			return a.AccessToken(ctx)
+		}, "t1", 0},
+		{"adopted from another instance through the store", func(a, b *SharedTokenSource, clock *fakeclock.Clock) (AccessToken, error) {
+			a.AccessToken(ctx)
+			clock.Advance(time.Hour)
+			return b.AccessToken(ctx)
+		}, "t1", 0},
+		{"forced by ForceRefresh", func(a, _ *SharedTokenSource, clock *fakeclock.Clock) (AccessToken, error) {
+			a.AccessToken(ctx)
+			clock.Advance(time.Minute)
+			return a.ForceRefresh(ctx)
+		}, "t2", time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := fakeclock.New(time.Unix(1_700_000_000, 0))
+			start := clock.Now()
+			f := &fakeFetcher{life: life, now: clock.Now}
+			store := faultstore.Memory(clock.Now)
+			a, b := NewSharedTokenSource(f.fetch, store, "k"), NewSharedTokenSource(f.fetch, store, "k")
+			a.Now, b.Now = clock.Now, clock.Now
+			at, err := tt.get(a, b, clock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := start.Add(tt.fetchedAt + life); at.Token != tt.wantToken || !at.Expiry.Equal(want) {
+				t.Errorf("got %s expiring %v, want %s expiring %v", at.Token, at.Expiry, tt.wantToken, want)
+			}
+		})
+	}
+}
+
+func TestConcurrentForceRefreshesOnTwoInstancesMakeOneForcedFetch(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeFetcher{delay: 30 * time.Millisecond}
+	store := faultstore.New(func() session.Store { return session.NewMemory() })
+	instances := []*SharedTokenSource{NewSharedTokenSource(f.fetch, store, "k"), NewSharedTokenSource(f.fetch, store, "k")}
+	for _, s := range instances {
+		s.PollInterval = 5 * time.Millisecond
+		if tok := mustToken(t, s); tok != "t1" {
+			t.Fatalf("got %q before the forced refreshes, want t1", tok)
+		}
+	}
+	var wg sync.WaitGroup
+	got := make([]AccessToken, 40)
+	errs := make([]error, len(got))
+	for i := range got {
+		wg.Go(func() { got[i], errs[i] = instances[i%2].ForceRefresh(ctx) })
+	}
+	wg.Wait()
+	for i := range got {
+		if errs[i] != nil || got[i].Token != "t2" {
+			t.Fatalf("caller %d got %q, %v; want the new t2", i, got[i].Token, errs[i])
+		}
+	}
+	if want := []bool{false, true}; !reflect.DeepEqual(f.calls(), want) {
+		t.Errorf("force flags %v, want %v: one forced fetch", f.calls(), want)
+	}
+	for i, s := range instances {
+		if tok := mustToken(t, s); tok != "t2" {
+			t.Errorf("instance %d serves %q afterwards, want t2", i, tok)
+		}
+	}
+}
+
+func TestForceRefreshFetchesAtMostOncePerInterval(t *testing.T) {
+	tests := []struct {
+		name       string
+		interval   time.Duration // ForceInterval; 0 is the default 30s
+		after      time.Duration // between the first ForceRefresh and the second
+		other      bool          // the second on another instance, which still holds t1
+		want       string
+		wantForces []bool
+	}{
+		{"a second call within the interval answers the current token", 0, 30*time.Second - time.Millisecond, false, "t2", []bool{false, true}},
+		{"a second call on another instance within the interval answers the current token, not its own copy", 0, 30*time.Second - time.Millisecond, true, "t2", []bool{false, true}},
+		{"a second call once the interval has passed fetches again, forced", 0, 30 * time.Second, false, "t3", []bool{false, true, true}},
+		{"a second call on another instance once the interval has passed fetches again, forced", 0, 30 * time.Second, true, "t3", []bool{false, true, true}},
+		{"a shorter interval allows the next forced fetch sooner", 5 * time.Second, 5 * time.Second, true, "t3", []bool{false, true, true}},
+		{"a longer interval holds it off longer", time.Minute, 59 * time.Second, true, "t2", []bool{false, true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			clock := fakeclock.New(time.Unix(1_700_000_000, 0))
+			f := &fakeFetcher{now: clock.Now}
+			store := faultstore.Memory(clock.Now)
+			a, b := NewSharedTokenSource(f.fetch, store, "k"), NewSharedTokenSource(f.fetch, store, "k")
+			for _, s := range []*SharedTokenSource{a, b} {
+				s.Now, s.ForceInterval = clock.Now, tt.interval
+				if tok := mustToken(t, s); tok != "t1" {
+					t.Fatalf("got %q before ForceRefresh, want t1", tok)
+				}
+			}
+			if at, err := a.ForceRefresh(ctx); err != nil || at.Token != "t2" {
+				t.Fatalf("first ForceRefresh = %q, %v; want t2", at.Token, err)
+			}
+			clock.Advance(tt.after)
+			second := a
+			if tt.other {
+				second = b
+			}
+			at, err := second.ForceRefresh(ctx)
+			if err != nil || at.Token != tt.want {
+				t.Fatalf("second ForceRefresh = %q, %v; want %s", at.Token, err, tt.want)
+			}
+			if !reflect.DeepEqual(f.calls(), tt.wantForces) {
+				t.Errorf("force flags %v, want %v", f.calls(), tt.wantForces)
+			}
+			if tok := mustToken(t, second); tok != tt.want {
+				t.Errorf("Token afterwards = %q, want %s", tok, tt.want)
+			}
+		})
 	}
 }

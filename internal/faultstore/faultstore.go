@@ -17,16 +17,20 @@ type Op string
 
 // The operations of session.Store.
 const (
-	Get    Op = "Get"
-	Set    Op = "Set"
-	SetNX  Op = "SetNX"
-	Expire Op = "Expire"
-	Delete Op = "Delete"
-	Push   Op = "Push"
-	List   Op = "List"
-	Update Op = "Update"
-	Incr   Op = "Incr"
+	Get              Op = "Get"
+	Set              Op = "Set"
+	SetNX            Op = "SetNX"
+	Expire           Op = "Expire"
+	Delete           Op = "Delete"
+	CompareAndDelete Op = "CompareAndDelete"
+	Push             Op = "Push"
+	List             Op = "List"
+	Update           Op = "Update"
+	Incr             Op = "Incr"
 )
+
+// allOps is every Op, for Fail without any.
+var allOps = []Op{Get, Set, SetNX, Expire, Delete, CompareAndDelete, Push, List, Update, Incr}
 
 // Store is a session.Store that passes each call to the store it wraps,
 // after counting it, running the operation's hook and applying the
@@ -96,7 +100,7 @@ func (s *Store) Fail(err error, ops ...Op) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(ops) == 0 {
-		ops = []Op{Get, Set, SetNX, Expire, Delete, Push, List, Update, Incr}
+		ops = allOps
 	}
 	for _, op := range ops {
 		if err == nil {
@@ -178,6 +182,14 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	return in.Delete(ctx, key)
+}
+
+func (s *Store) CompareAndDelete(ctx context.Context, key string, value []byte) (bool, error) {
+	in, err := s.enter(ctx, CompareAndDelete)
+	if err != nil {
+		return false, err
+	}
+	return in.CompareAndDelete(ctx, key, value)
 }
 
 func (s *Store) Push(ctx context.Context, key string, value []byte, keep int, ttl time.Duration) error {

@@ -64,6 +64,24 @@ func TestStoreMisbehavesOnDemand(t *testing.T) {
 		}
 	})
 
+	t.Run("Fail with no operation fails every one, CompareAndDelete included", func(t *testing.T) {
+		s := faultstore.Memory(nil)
+		if err := s.Set(ctx, "k", []byte("v"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		s.Fail(down)
+		if ok, err := s.CompareAndDelete(ctx, "k", []byte("v")); ok || !errors.Is(err, down) {
+			t.Fatalf("CompareAndDelete = %v, %v; want false, %v", ok, err, down)
+		}
+		s.Fail(nil)
+		if ok, err := s.CompareAndDelete(ctx, "k", []byte("v")); !ok || err != nil {
+			t.Fatalf("CompareAndDelete after healing = %v, %v; want true (the failed call reached nothing)", ok, err)
+		}
+		if got := s.Calls(faultstore.CompareAndDelete); got != 2 {
+			t.Errorf("Calls(CompareAndDelete) = %d; want 2", got)
+		}
+	})
+
 	t.Run("Calls counts failed calls too, by operation", func(t *testing.T) {
 		s := faultstore.Memory(nil)
 		s.Fail(down, faultstore.List)

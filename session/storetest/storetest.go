@@ -49,6 +49,10 @@ func Run(t *testing.T, newStore func(t *testing.T) session.Store) {
 		{"Expire of an absent or expired key reports false and creates nothing", expireAbsent},
 		{"Delete removes a key of any kind", deleteKinds},
 		{"Delete of an absent key is not an error", deleteAbsent},
+		{"CompareAndDelete removes a key holding exactly the value", compareAndDeleteEqual},
+		{"CompareAndDelete keeps a key holding another value", compareAndDeleteDifferent},
+		{"CompareAndDelete of an absent or expired key reports false and creates nothing", compareAndDeleteAbsent},
+		{"Exactly one of 50 concurrent CompareAndDelete calls of the held value wins", compareAndDeleteConcurrent},
 		{"Push keeps the newest keep items, newest first", pushKeeps},
 		{"Push with keep below one fails", pushBadKeep},
 		{"A list is gone once the TTL of its last Push has passed", listExpires},
@@ -335,6 +339,94 @@ func deleteAbsent(t *testing.T, s session.Store) {
 	}
 }
 
+func compareAndDeleteEqual(t *testing.T, s session.Store) {
+	for _, tc := range []struct {
+		name  string
+		value []byte
+	}{
+		{"text", []byte("t1")},
+		{"empty", []byte{}},
+		{"binary", []byte{0, 0xff, '\n', 0x80}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key := "k-" + tc.name
+			mustSet(t, s, key, tc.value, longTTL)
+			if ok, err := s.CompareAndDelete(t.Context(), key, slices.Clone(tc.value)); err != nil || !ok {
+				t.Fatalf("CompareAndDelete = %v, %v; want true, nil", ok, err)
+			}
+			if _, err := s.Get(t.Context(), key); !errors.Is(err, session.ErrNotFound) {
+				t.Fatalf("Get after CompareAndDelete = %v, want ErrNotFound", err)
+			}
+		})
+	}
+}
+
+func compareAndDeleteDifferent(t *testing.T, s session.Store) {
+	mustSet(t, s, "k", []byte("value"), longTTL)
+	// A prefix, an extension and the empty value are all other values.
+	for _, other := range []string{"other", "valu", "value2", "VALUE", ""} {
+		if ok, err := s.CompareAndDelete(t.Context(), "k", []byte(other)); err != nil || ok {
+			t.Fatalf("CompareAndDelete(%q) = %v, %v; want false, nil", other, ok, err)
+		}
+	}
+	if got := mustGet(t, s, "k"); string(got) != "value" {
+		t.Fatalf("Get = %q, want value (left alone)", got)
+	}
+}
+
+func compareAndDeleteAbsent(t *testing.T, s session.Store) {
+	ctx := t.Context()
+	mustSet(t, s, "gone", []byte("v"), shortTTL)
+	waitAbsent(t, s, "gone")
+	for _, tc := range []struct{ key, value string }{
+		{"never-set", "v"},
+		{"never-set", ""}, // nothing is not the empty value
+		{"gone", "v"},
+	} {
+		if ok, err := s.CompareAndDelete(ctx, tc.key, []byte(tc.value)); err != nil || ok {
+			t.Fatalf("CompareAndDelete(%s, %q) = %v, %v; want false, nil", tc.key, tc.value, ok, err)
+		}
+		if _, err := s.Get(ctx, tc.key); !errors.Is(err, session.ErrNotFound) {
+			t.Errorf("Get(%s) after CompareAndDelete = %v, want ErrNotFound", tc.key, err)
+		}
+	}
+}
+
+func compareAndDeleteConcurrent(t *testing.T, s session.Store) {
+	ctx := t.Context()
+	const n = 50
+	mustSet(t, s, "lock", []byte("holder"), longTTL)
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		won  int
+		errs []error
+	)
+	for range n {
+		wg.Go(func() {
+			ok, err := s.CompareAndDelete(ctx, "lock", []byte("holder"))
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if ok {
+				won++
+			}
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("%d CompareAndDelete calls failed, first: %v", len(errs), errs[0])
+	}
+	if won != 1 {
+		t.Fatalf("%d of %d CompareAndDelete calls reported true, want exactly 1", won, n)
+	}
+	if _, err := s.Get(ctx, "lock"); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("Get after the CompareAndDelete calls = %v, want ErrNotFound", err)
+	}
+}
+
 func pushKeeps(t *testing.T, s session.Store) {
 	for _, tc := range []struct {
 		keep int
@@ -606,6 +698,26 @@ func kinds(t *testing.T, s session.Store) {
 			b, err := s.Get(ctx, k)
 			return string(b), err
 		}, "v", false},
+		{"CompareAndDelete of a list fails and keeps it", func(t *testing.T, k string) (string, error) {
+			mustPush(t, s, k, "x")
+			ok, err := s.CompareAndDelete(ctx, k, []byte("x"))
+			if got := strs(mustList(t, s, k)); len(got) != 1 || got[0] != "x" {
+				t.Errorf("the list holds %q after CompareAndDelete, want [x]", got)
+			}
+			return fmt.Sprint(ok), err
+		}, "", true},
+		{"CompareAndDelete of a counter compares its decimal text", func(t *testing.T, k string) (string, error) {
+			mustIncr(t, s, k, longTTL)
+			mustIncr(t, s, k, longTTL)
+			if ok, err := s.CompareAndDelete(ctx, k, []byte("1")); ok || err != nil {
+				return fmt.Sprint(ok), err
+			}
+			ok, err := s.CompareAndDelete(ctx, k, []byte("2"))
+			if _, gerr := s.Get(ctx, k); !errors.Is(gerr, session.ErrNotFound) {
+				t.Errorf("Get after deleting the counter = %v, want ErrNotFound", gerr)
+			}
+			return fmt.Sprint(ok), err
+		}, "true", false},
 		{"SetNX over a list loses", func(t *testing.T, k string) (string, error) {
 			mustPush(t, s, k, "x")
 			ok, err := s.SetNX(ctx, k, []byte("v"), longTTL)
