@@ -12,7 +12,11 @@
 #   D-replay   as D with one forged token replayed (remembered as refused)
 #
 # then POST /wx/login throughput against wxmock -latency 20ms at concurrency
-# 1, 8 and 32. Prints Markdown tables (BENCH.md quotes them).
+# 1, 8 and 32, then wxapi: the latency a call through wxapi adds to the same
+# call straight to WeChat (one connection, alternating, against a wxmock
+# without latency), and 1,000 concurrent wxapi calls across two instances on
+# one Redis, first with no token, then after WeChat invalidated it, counting
+# the token fetches. Prints Markdown tables (BENCH.md quotes them).
 #
 # Caddy runs with GOMAXPROCS=1 pinned to CPU $BENCH_CADDY_CPU; wrk, the
 # upstream, wxmock and Redis share CPU $BENCH_GEN_CPU. The "caddy cpu" column
@@ -27,7 +31,7 @@
 #   BENCH_LOGIN_DURATION=5     seconds per login concurrency level
 #   BENCH_LOGIN_CONCURRENCY=1,8,32
 #   BENCH_WECHAT_LATENCY=20ms  wxmock -latency
-#   BENCH_SCENARIOS="A B C C-nocache D D-replay login"
+#   BENCH_SCENARIOS="A B C C-nocache D D-replay login wxapi"
 #   BENCH_ROUNDS=1             run A..D this many times, interleaved, and report
 #                              the best round (for a machine that is not quiet)
 #   BENCH_WAIT_QUIET=0         wait up to this many seconds for the machine to
@@ -48,7 +52,7 @@ LAT_DURATION=${BENCH_LATENCY_DURATION:-4}
 LOGIN_DURATION=${BENCH_LOGIN_DURATION:-5}
 LOGIN_LEVELS=${BENCH_LOGIN_CONCURRENCY:-1,8,32}
 WECHAT_LATENCY=${BENCH_WECHAT_LATENCY:-20ms}
-SCENARIOS=${BENCH_SCENARIOS:-A B C C-nocache D D-replay login}
+SCENARIOS=${BENCH_SCENARIOS:-A B C C-nocache D D-replay login wxapi}
 CADDY_CPU=${BENCH_CADDY_CPU:-0}
 GEN_CPU=${BENCH_GEN_CPU:-1}
 LOADGEN=${BENCH_LOADGEN:-wrk}
@@ -119,7 +123,7 @@ PIDS+=($!)
 "$LG" wait -url "$MOCK/mock/stats" || die "wxmock did not start: $(cat "$TMP/wxmock.log")"
 
 REDIS_URL=${BENCH_REDIS_URL:-}
-if [[ -z $REDIS_URL && $SCENARIOS == *C* ]]; then
+if [[ -z $REDIS_URL && ($SCENARIOS == *C* || $SCENARIOS == *wxapi*) ]]; then
 	if command -v redis-server >/dev/null; then
 		mkdir -p "$TMP/redis"
 		"${PIN_GEN[@]}" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
@@ -131,9 +135,10 @@ if [[ -z $REDIS_URL && $SCENARIOS == *C* ]]; then
 			sleep 0.05
 		done
 	else
-		log "no redis-server on PATH and no BENCH_REDIS_URL: skipping C"
+		log "no redis-server on PATH and no BENCH_REDIS_URL: skipping C and wxapi"
 		SCENARIOS=${SCENARIOS//C-nocache/}
 		SCENARIOS=${SCENARIOS//C/}
+		SCENARIOS=${SCENARIOS//wxapi/}
 	fi
 fi
 KEY_PREFIX="bench-$$-$RANDOM:" # every key expires by itself; nothing is flushed
@@ -297,7 +302,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 			"$(wxauth_block "$(printf '\t\tstore redis %s\n\t\tkey_prefix %s\n\t\tcache_ttl off\n' "$REDIS_URL" "$KEY_PREFIX")")" 2xx valid ;;
 		D) run_scenario D "wxauth memory, a new forged token per request → 401" "$(wxauth_block)" 401 forged-each ;;
 		D-replay) run_scenario D-replay "wxauth memory, one forged token replayed → 401" "$(wxauth_block)" 401 forged ;;
-		login) ;;
+		login | wxapi) ;;
 		*) die "unknown scenario $s" ;;
 		esac
 	done
@@ -321,6 +326,74 @@ if [[ " $SCENARIOS " == *" login "* ]]; then
 	stop_caddy
 fi
 
+WXAPI_OUT=
+if [[ " $SCENARIOS " == *" wxapi "* ]]; then
+	read -r -d '' MOCK2_PORT WXAPI_A_PORT WXAPI_B_PORT < <("$LG" freeport 3; printf '\0') || true
+	MOCK2=http://127.0.0.1:$MOCK2_PORT
+	"${PIN_GEN[@]}" "$TMP/wxmock" -listen "127.0.0.1:$MOCK2_PORT" -appid "$APPID" -secret "$WX_SECRET" 2>"$TMP/wxmock2.log" &
+	PIDS+=($!)
+	"$LG" wait -url "$MOCK2/mock/stats" || die "wxmock without latency did not start: $(cat "$TMP/wxmock2.log")"
+	WXAPI_PIDS=()
+	for port in "$WXAPI_A_PORT" "$WXAPI_B_PORT"; do
+		cat >"$TMP/wxapi-$port.Caddyfile" <<-EOF
+			{
+				admin off
+				auto_https off
+				persist_config off
+				storage file_system $TMP/caddy-data
+				wxauth {
+					api_base $MOCK2
+					store redis $REDIS_URL
+					key_prefix ${KEY_PREFIX}wxapi:
+					miniprogram bench {
+						app_id $APPID
+						app_secret {env.WX_SECRET}
+					}
+				}
+			}
+
+			http://127.0.0.1:$port {
+				wxapi {
+					app bench
+				}
+			}
+
+			# The same hop without wxapi's work: Caddy's own share of the latency.
+			http://127.0.0.1:$((port + 10000)) {
+				reverse_proxy 127.0.0.1:$MOCK2_PORT
+			}
+		EOF
+		XDG_DATA_HOME=$TMP XDG_CONFIG_HOME=$TMP HOME=$TMP GOMAXPROCS=1 "${PIN_CADDY[@]}" "$TMP/caddy" run \
+			--config "$TMP/wxapi-$port.Caddyfile" --adapter caddyfile >"$TMP/wxapi-$port.log" 2>&1 &
+		WXAPI_PIDS+=($!)
+		PIDS+=($!)
+	done
+	A=http://127.0.0.1:$WXAPI_A_PORT B=http://127.0.0.1:$WXAPI_B_PORT
+	# A token request for an app not served is answered by wxapi itself
+	# (errcode 40013, HTTP 200) without fetching a token: ready once it answers.
+	for site in "$A" "$B"; do
+		"$LG" wait -url "$site/cgi-bin/token?grant_type=client_credential&appid=wxnotserved&secret=x" ||
+			die "wxapi did not start: $(cat "$TMP"/wxapi-*.log)"
+	done
+	before=$("$LG" fetches -mock "$MOCK2" -appid "$APPID")
+	first=$("${PIN_GEN[@]}" "$LG" burst -urls "$A/cgi-bin/getcallbackip,$B/cgi-bin/getcallbackip" -n 1000)
+	mid=$("$LG" fetches -mock "$MOCK2" -appid "$APPID")
+	curl -fsS -X POST "$MOCK2/mock/invalidate_tokens" >/dev/null
+	second=$("${PIN_GEN[@]}" "$LG" burst -urls "$A/cgi-bin/getcallbackip,$B/cgi-bin/getcallbackip" -n 1000)
+	after=$("$LG" fetches -mock "$MOCK2" -appid "$APPID")
+	# The same call straight to WeChat needs the token: the shared one.
+	tok=$(curl -fsS "$A/cgi-bin/token?grant_type=client_credential&appid=$APPID&secret=$WX_SECRET" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+	lat=$("${PIN_GEN[@]}" "$LG" wxapi -direct "$MOCK2/cgi-bin/getcallbackip?access_token=$tok" \
+		-proxy "http://127.0.0.1:$((WXAPI_A_PORT + 10000))/cgi-bin/getcallbackip?access_token=$tok" \
+		-via "$A/cgi-bin/getcallbackip" -d "${LAT_DURATION}s")
+	kill -INT "${WXAPI_PIDS[@]}" 2>/dev/null || true
+	wait "${WXAPI_PIDS[@]}" 2>/dev/null || true
+	WXAPI_OUT+="BURST label=no_token fetches=$((mid - before)) $(grep '^RESULT ' <<<"$first")"$'\n'
+	WXAPI_OUT+="BURST label=after_invalidation fetches=$((after - mid)) $(grep '^RESULT ' <<<"$second")"$'\n'
+	WXAPI_OUT+=$(grep '^RESULT ' <<<"$lat" | sed 's/^RESULT /LAT /')$'\n'
+	log "wxapi: $(tr '\n' ';' <<<"$WXAPI_OUT")"
+fi
+
 # --- report ----------------------------------------------------------------------
 
 echo
@@ -329,7 +402,7 @@ echo "generator: $LOADGEN, ${CONNS} connections, ${DURATION}s after ${WARMUP}s w
 echo "pinning: $PINNING"
 echo "machine busy before the run: ${BUSY}% (load average $(cut -d' ' -f1-3 /proc/loadavg))"
 echo
-if ((${#RPS[@]})); then
+if [[ ${RPS[*]+set} ]]; then
 	((ROUNDS == 1)) || echo "(over $ROUNDS interleaved rounds: req/s is the best round and CPU µs/req the least, as interference only ever slows a round down; latencies and percentages are medians)"
 	echo "| | scenario | req/s | p50 µs | p99 µs | ratio to A | p50 µs, 1 conn | p99 µs, 1 conn | added p99 µs, 1 conn | caddy CPU µs/req | added CPU µs/req | caddy cpu | caddy core busy | gen core busy |"
 	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -347,6 +420,25 @@ if ((${#RPS[@]})); then
 			printf "| %s | %s | %.0f | %d | %d | %s | %d | %d | %s | %.1f | %s | %d%% | %d%% | %d%% |\n", n, l, rps, p50, p99, ratio, p50_1, p99_1, added, cpu, dcpu, cp, core, gen
 		}'
 	done
+	echo
+fi
+
+if [[ -n $WXAPI_OUT ]]; then
+	echo "| a WeChat API call, one connection, alternating | p50 µs | p99 µs | calls | non-2xx |"
+	echo "|---|---:|---:|---:|---:|"
+	while read -r line; do
+		printf '| %s | %s | %s | %s | %s |\n' "$(field path "$line")" "$(field p50 "$line")" "$(field p99 "$line")" \
+			"$(field reqs "$line")" "$(($(field non2xx "$line") + $(field errors "$line")))"
+	done < <(grep '^LAT ' <<<"$WXAPI_OUT")
+	echo
+	echo "| 1,000 concurrent wxapi calls over two instances on one Redis | token fetches | p50 ms | p99 ms | non-2xx |"
+	echo "|---|---:|---:|---:|---:|"
+	while read -r line; do
+		awk -v l="$(field label "$line")" -v f="$(field fetches "$line")" -v p50="$(field p50 "$line")" -v p99="$(field p99 "$line")" \
+			-v bad="$(($(field non2xx "$line") + $(field errors "$line")))" 'BEGIN {
+			printf "| %s | %d | %.1f | %.1f | %d |\n", l, f, p50 / 1000, p99 / 1000, bad
+		}'
+	done < <(grep '^BURST ' <<<"$WXAPI_OUT")
 	echo
 fi
 

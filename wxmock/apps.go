@@ -22,6 +22,7 @@ type AppHandle struct {
 	id, secret string
 
 	// Guarded by s.mu.
+	users      map[string]bool     // openids of the app's users (see knowLocked)
 	sessions   map[string][]string // session_keys by openid, oldest first
 	stable     *accessToken        // current stable_token token
 	legacy     *accessToken        // latest cgi-bin/token token
@@ -90,7 +91,7 @@ func appsOf(cfg Config) ([]App, error) {
 }
 
 func (s *Server) addApp(app App) {
-	a := &AppHandle{s: s, id: app.AppID, secret: app.AppSecret, sessions: make(map[string][]string)}
+	a := &AppHandle{s: s, id: app.AppID, secret: app.AppSecret, users: make(map[string]bool), sessions: make(map[string][]string)}
 	a.resetCounters()
 	s.apps = append(s.apps, a)
 	s.byID[a.id] = a
@@ -114,4 +115,36 @@ type AppStats struct {
 
 func (a *AppHandle) stats() AppStats {
 	return AppStats{TokenFetches: maps.Clone(a.fetches), TokensIssued: maps.Clone(a.issued)}
+}
+
+// knowLocked makes user a user of app a, as opening the app does on WeChat,
+// and returns their openid. Every helper that names a user for an app (Code,
+// PhoneCode, OpenID, …) calls it; the APIs that address a user by openid
+// (subscribe/send, msg_sec_check) answer 40003 for an openid that is not one
+// of the app's users. The caller holds s.mu.
+func (a *AppHandle) knowLocked(user string) string {
+	openid := openID(a.id, user)
+	a.users[openid] = true
+	return openid
+}
+
+// userOf answers what an API acting for app a says about openid: 0 when it
+// is a's user, 43104 when it belongs to another app the fake serves and
+// tellOtherApp is set (msg_sec_check tells that case apart), 40003 otherwise.
+// The caller holds s.mu.
+func (a *AppHandle) userOf(openid string, tellOtherApp bool) int {
+	if openid == "" {
+		return errInvalidOpenID
+	}
+	if a.users[openid] {
+		return 0
+	}
+	if tellOtherApp {
+		for _, b := range a.s.apps {
+			if b.users[openid] {
+				return errOpenIDOfOtherApp
+			}
+		}
+	}
+	return errInvalidOpenID
 }

@@ -19,6 +19,8 @@ func (s *Server) registerControl() {
 	s.mux.Handle("/mock/invalidate_tokens", control(http.MethodPost, s.ctlInvalidateTokens))
 	s.mux.Handle("/mock/encrypted_phone", control(http.MethodGet, s.ctlEncryptedPhone))
 	s.mux.Handle("/mock/encrypted_profile", control(http.MethodGet, s.ctlEncryptedProfile))
+	s.mux.Handle("/mock/sent", control(http.MethodGet, s.ctlSent))
+	s.mux.Handle("/mock/uploads", control(http.MethodGet, s.ctlUploads))
 	s.mux.Handle("/mock/stats", control(http.MethodGet, s.ctlStats))
 	s.mux.Handle("/mock/reset", control(http.MethodPost, s.ctlReset))
 }
@@ -187,6 +189,40 @@ func (s *Server) ctlEncryptedProfile(r *http.Request) (any, *controlError) {
 		return nil, &controlError{status: http.StatusConflict, msg: err.Error()}
 	}
 	return map[string]string{"rawData": raw, "signature": sig, "encryptedData": data, "iv": iv}, nil
+}
+
+// GET /mock/sent[?appid=A]: every app's subscribe messages, or A's only.
+// Always a JSON array, [] when none.
+func (s *Server) ctlSent(r *http.Request) (any, *controlError) {
+	msgs := s.Sent()
+	if r.URL.Query().Get("appid") != "" {
+		a, cerr := s.appOf(r)
+		if cerr != nil {
+			return nil, cerr
+		}
+		msgs = a.Sent()
+	}
+	if msgs == nil {
+		msgs = []SentMessage{}
+	}
+	return msgs, nil
+}
+
+// GET /mock/uploads[?appid=A]: every app's uploads, or A's only. Always a
+// JSON array, [] when none.
+func (s *Server) ctlUploads(r *http.Request) (any, *controlError) {
+	ups := s.Uploads()
+	if r.URL.Query().Get("appid") != "" {
+		a, cerr := s.appOf(r)
+		if cerr != nil {
+			return nil, cerr
+		}
+		ups = a.Uploads()
+	}
+	if ups == nil {
+		ups = []Upload{}
+	}
+	return ups, nil
 }
 
 // GET /mock/stats

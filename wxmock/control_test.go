@@ -168,3 +168,58 @@ func TestControlEndpointsRejectMistakesWithAnExplanation(t *testing.T) {
 		})
 	}
 }
+
+func TestControlEndpointsListSentMessagesAndUploadsPerApp(t *testing.T) {
+	s := newTwoAppServer(t)
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	shop := s.App(otherAppID)
+
+	list := func(path string) []map[string]any {
+		t.Helper()
+		resp, err := srv.Client().Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		var v []map[string]any
+		dec := json.NewDecoder(resp.Body)
+		dec.UseNumber()
+		if err := dec.Decode(&v); err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		return v
+	}
+	if got := list("/mock/sent"); got == nil || len(got) != 0 {
+		t.Errorf("/mock/sent before any message = %v, want []", got)
+	}
+	if got := list("/mock/uploads"); got == nil || len(got) != 0 {
+		t.Errorf("/mock/uploads before any upload = %v, want []", got)
+	}
+
+	tokShop := appToken(t, s, otherAppID)
+	send := call(t, s, jsonRequest(http.MethodPost, withToken(PathSubscribeSend, tokShop), map[string]any{
+		"touser": shop.OpenID("alice"), "template_id": "tmpl", "data": map[string]any{"thing1": map[string]string{"value": "x"}}}))
+	up := call(t, s, multipartRequest(t, withToken(PathMediaUpload, tokShop, "type", "image"),
+		filePart{field: "media", filename: "a.png", data: []byte("png")}))
+
+	for _, path := range []string{"/mock/sent", "/mock/sent?appid=" + otherAppID} {
+		if got := list(path); len(got) != 1 || got[0]["msgid"] != send.body["msgid"] || got[0]["appid"] != otherAppID {
+			t.Errorf("%s = %v, want the shop's message with msgid %v", path, got, send.body["msgid"])
+		}
+	}
+	for _, path := range []string{"/mock/uploads", "/mock/uploads?appid=" + otherAppID} {
+		if got := list(path); len(got) != 1 || got[0]["media_id"] != up.str("media_id") || got[0]["size"] != json.Number("3") {
+			t.Errorf("%s = %v, want the shop's upload", path, got)
+		}
+	}
+	if got := list("/mock/sent?appid=" + testAppID); len(got) != 0 {
+		t.Errorf("/mock/sent for the default app = %v, want []", got)
+	}
+	if r := httpCall(t, srv, http.MethodGet, "/mock/uploads?appid=wxnope", ""); r.status != http.StatusBadRequest {
+		t.Errorf("/mock/uploads for an unknown app answered %d", r.status)
+	}
+}

@@ -23,6 +23,15 @@
 //	wx.Fail(wxmock.PathJSCode2Session, -1, 2) // WeChat busy twice, then fine
 //	wx.Stats().TokenFetches["stable_token"]   // did the client cache its token?
 //
+// For the server APIs a backend calls with an access_token:
+//
+//	wx.Sent()                                   // subscribe messages sent, with msgid and raw body
+//	wx.Uploads()[0].SHA256                      // did the multipart upload arrive intact?
+//	wx.WXACode("id=42", "pages/item/item", 0)   // the exact JPEG getwxacodeunlimit answers
+//	wxmock.DecodeWXACode(img)                   // what a code the backend got was made for
+//	wx.Fail(wxmock.PathSubscribeSend, 40001, 1) // refuse the token once: does the client refresh and retry?
+//	wx.Stats().Calls[wxmock.PathMsgSecCheck]    // reached WeChat once?
+//
 // Several apps of one company share a fake; the Server's helpers act for the
 // default app (Config.AppID), App(appid) has the same helpers for any app:
 //
@@ -57,7 +66,8 @@
 //
 // All answer HTTP 200 with a JSON body, labelled as WeChat labels it:
 // text/plain from jscode2session (successes and errors alike), application/json
-// from the others. Failures are {"errcode":N,"errmsg":…} with errmsgs shaped
+// from the others — except getwxacodeunlimit, whose success is the image
+// itself (image/jpeg) and whose errors are JSON as usual. Failures are {"errcode":N,"errmsg":…} with errmsgs shaped
 // like the real ones, each with a fresh request id whose first group is the
 // answer's Unix time in hex:
 //
@@ -97,7 +107,7 @@
 // 40001 (WeChat guarantees old and new overlap for 5 minutes). Tokens of the
 // two endpoints, and of different apps, are independent.
 //
-// An access_token names its app, so the two APIs below act for the app it was
+// An access_token names its app, so every API below acts for the app it was
 // issued to.
 //
 // POST /wxa/business/getuserphonenumber?access_token= {"code"[,"openid"]}
@@ -122,6 +132,59 @@
 // never logged in, or one of another app);
 // 40097 when sig_method is not hmac_sha256; 40003 without openid.
 //
+// The APIs below address users by openid; an openid is a user of an app once
+// a helper has named that user for the app (see Users and identities).
+//
+// POST /wxa/msg_sec_check?access_token= {"content","version":2,"scene","openid"
+// [,"title","nickname","signature"]} (msgSecCheck 2.0): {"errcode":0,
+// "errmsg":"ok","detail":[{"strategy":"content_model","errcode":0,"suggest",
+// "label","prob"},{"strategy":"keyword","errcode":0}],"trace_id","result":
+// {"suggest","label"}}. The verdict is deterministic: "risky" (label 20006)
+// when any of the texts contains one of Config.RiskyWords (default
+// DefaultRiskyWords: "risky", "违规" and the two test texts of WeChat's
+// docs), else "review" (21000) for one of Config.ReviewWords (default
+// "review"), else "pass" (100); case-insensitive. Errors: 43302 not POST (the
+// docs' code for this API), 44002 empty body or no content, 47001 body not
+// JSON or carrying access_token, 40129 scene not 1–4, 40003 openid missing or
+// unknown, 43104 openid of another app the fake serves. A body whose version
+// is not 2 gets version 1's answer: {"errcode":0,"errmsg":"ok"}, or 87014
+// risky content.
+//
+// POST /wxa/getwxacodeunlimit?access_token= {"scene","page","width",
+// "env_version","check_path",…} (getUnlimitedQRCode): the image, Content-Type
+// image/jpeg: a valid JPEG width pixels square (default 430, clamped to
+// 280–1280) whose bytes are a function of the app, scene, page and width —
+// WXACode gives the same bytes, DecodeWXACode reads back what a code was made
+// for. Errors (application/json): 43002 GET, 47001 body not JSON, 40169
+// scene missing, empty or over 32 characters, 40129 a scene character
+// outside [0-9A-Za-z!#$&'()*+,/:;=?@-._~], 41030 a page starting with "/" or
+// carrying "?", 40097 an env_version other than release, trial or develop.
+// Colours and check_path do not change the image.
+//
+// POST /cgi-bin/media/upload?access_token=&type= multipart/form-data with a
+// "media" file part (uploadTempMedia; the mini program's customer-service
+// upload is the same path): {"type","media_id","created_at"}, as captured
+// answers have it. Errors: 43002 GET, 40004 type missing or not image, voice,
+// video or thumb, 41005 no multipart body, no "media" part with a filename,
+// or an empty file, 40005 a filename without an extension the type allows
+// (image .png .jpeg .jpg .gif; voice .amr .mp3; video .mp4; thumb .jpg
+// .jpeg), 40006 over the type's limit (image and video 10 MB, voice 2 MB,
+// thumb 64 KB). Uploads lists accepted files with their size and SHA-256.
+//
+// GET /cgi-bin/getcallbackip?access_token= (getCallbackIp): {"ip_list":[…]},
+// CallbackIPs.
+//
+// POST /cgi-bin/message/subscribe/send?access_token= {"touser","template_id",
+// "page","data":{"thing1":{"value"},…},"miniprogram_state","lang"}
+// (sendMessage): {"errcode":0,"errmsg":"ok","msgid":N}, msgid a random
+// 19-digit number, too large for a float64 to hold exactly, as real ones are.
+// Errors: 43002 GET, 47001 body not JSON, 40003 touser empty or not a user of
+// the token's app (another app's openid included), 40037 template_id empty,
+// 47003 no data, or a keyword without a value ("argument invalid!
+// data.thing1.value is emtpy", WeChat's spelling). Sent lists the accepted
+// messages with the body as received. The user's consent (43101) and
+// templates are not modelled: any non-empty template_id is accepted.
+//
 // Every access_token-taking API answers 41001 when the token is missing,
 // 40014 when it is not token-shaped, 40001 when it is unknown, replaced or
 // invalidated (InvalidateTokens), 42001 when expired.
@@ -142,6 +205,8 @@
 //	POST /mock/invalidate_tokens[?appid=A]      204                      InvalidateTokens (every app's without appid)
 //	GET  /mock/encrypted_phone?user=U&phone=P[&appid=A]  {"encryptedData","iv"}  EncryptedPhone
 //	GET  /mock/encrypted_profile?user=U[&appid=A]  {"rawData","signature","encryptedData","iv"}  EncryptedProfile
+//	GET  /mock/sent[?appid=A]                   [{"appid","msgid","touser",…}]  Sent (every app's without appid)
+//	GET  /mock/uploads[?appid=A]                [{"appid","type","media_id","size","sha256",…}]  Uploads (every app's without appid)
 //	GET  /mock/stats                            {"token_fetches","tokens_issued","calls","apps"}  Stats
 //	POST /mock/reset                            204                      Reset
 //
@@ -153,8 +218,11 @@
 // openid; UnionID(user) is stable and independent of the AppID, as a unionid
 // is the same across one Open Platform account's apps (all apps of a fake
 // belong to one account). Session_keys are per app: logging in to one app
-// leaves the user's sessions in the others alone. A user needs no setup:
-// minting a code creates them.
+// leaves the user's sessions in the others alone. A user needs no setup: any
+// helper naming them for an app — Code, FailingCode, PhoneCode, OpenID, and
+// the /mock/ endpoints that mint codes — makes them a user of that app, as
+// opening the app does on WeChat. subscribe/send and msg_sec_check accept
+// only openids of the token's app's users.
 //
 // # Several apps
 //
@@ -163,11 +231,13 @@
 // helpers and the /mock/ endpoints without appid act for. Server.App(appid)
 // returns an *AppHandle with the same helpers — Code, FailingCode, OpenID,
 // UnionID, PhoneCode, PhoneCodeWithCountry, SessionKey, SessionKeys,
-// EncryptedPhone, EncryptedProfile, InvalidateTokens — for that app;
-// Server.AppIDs lists the apps. What is not per app: faults (Fail applies to an
-// API path whatever the app), Calls, Reset, Latency, TokenTTL, UnionID and
-// CountryCodeNumber. Server.InvalidateTokens kills every app's tokens,
-// AppHandle.InvalidateTokens one app's. Stats' totals sum all apps, and
+// EncryptedPhone, EncryptedProfile, WXACode, InvalidateTokens, Sent, Uploads —
+// for that app; Server.AppIDs lists the apps. What is not per app: faults
+// (Fail applies to an API path whatever the app), Calls, Reset, Latency,
+// TokenTTL, UnionID, CountryCodeNumber, RiskyWords and ReviewWords.
+// Server.InvalidateTokens kills every app's tokens, AppHandle.InvalidateTokens
+// one app's; Server.Sent and Server.Uploads list every app's records, each
+// carrying its AppID, and the AppHandle's one app's. Stats' totals sum all apps, and
 // Stats.Apps[appid] has each app's token counts.
 //
 // # Faults
@@ -176,8 +246,11 @@
 // errcode (-1 system error, 45011 minute quota, 40226 code blocked, …), or
 // every call while times < 0, until Fail(path, 0, 0). An injected fault
 // answers before the request is looked at: it consumes no code and issues no
-// token, so a client may retry with the same code. Faults and counters are
-// cleared by Reset; codes, sessions and tokens are not. Config.Latency delays
+// token, so a client may retry with the same code; on the other APIs it
+// sends nothing and records nothing. Fail(path, 40001, 1) makes WeChat refuse
+// a good token once, to test a client's refresh-and-retry. Faults, counters
+// and the Sent and Uploads records are cleared by Reset; codes, users,
+// sessions and tokens are not. Config.Latency delays
 // every WeChat API call (not /mock/), for benchmarks and timeout tests.
 //
 // # Legacy open data
@@ -193,7 +266,9 @@
 //
 // State lives in memory and is never persisted. Expired codes and long-dead
 // tokens are forgotten lazily; each user keeps their last eight session_keys.
-// Daily quotas, IP whitelists, the 20-a-day limit on forced refreshes and the
-// encrypted-request (API signature) mode are not modelled — inject them with
-// Fail where a test needs them.
+// Daily quotas, IP whitelists, the 20-a-day limit on forced refreshes, the
+// encrypted-request (API signature) mode, subscription consent (43101),
+// templates, published pages and msg_sec_check's two-hour visit window (61010)
+// are not modelled — inject them with Fail where a test needs them. Uploaded
+// files are hashed, not kept.
 package wxmock

@@ -17,23 +17,37 @@ const (
 	errInvalidCredential  = 40001
 	errInvalidGrantType   = 40002
 	errInvalidOpenID      = 40003
+	errInvalidMediaType   = 40004
+	errInvalidFileType    = 40005
+	errInvalidMediaSize   = 40006
 	errInvalidAppID       = 40013
 	errInvalidAccessToken = 40014
 	errInvalidCode        = 40029
+	errInvalidTemplateID  = 40037
 	errInvalidArgs        = 40097
 	errInvalidAppSecret   = 40125
+	errInvalidScene       = 40129
 	errCodeBeenUsed       = 40163
+	errSceneLength        = 40169
 	errCodeBlocked        = 40226
 	errAccessTokenMissing = 41001
 	errAppIDMissing       = 41002
 	errAppSecretMissing   = 41004
+	errMediaDataMissing   = 41005
 	errCodeMissing        = 41008
+	errInvalidPage        = 41030
 	errAccessTokenExpired = 42001
 	errRequirePOST        = 43002
+	errUserRefused        = 43101
+	errOpenIDOfOtherApp   = 43104
+	errSecCheckMethod     = 43302
+	errEmptyPostData      = 44002
 	errDailyQuota         = 45009
 	errMinuteQuota        = 45011
 	errDataFormat         = 47001
+	errArgumentInvalid    = 47003
 	errInvalidSignature   = 87009
+	errRiskyContent       = 87014
 )
 
 var errmsgs = map[int]string{
@@ -41,29 +55,51 @@ var errmsgs = map[int]string{
 	errInvalidCredential:  "invalid credential, access_token is invalid or not latest",
 	errInvalidGrantType:   "invalid grant_type",
 	errInvalidOpenID:      "invalid openid",
+	errInvalidMediaType:   "invalid media type",
+	errInvalidFileType:    "invalid file type",
+	errInvalidMediaSize:   "invalid meida size", // sic: WeChat's spelling
 	errInvalidAppID:       "invalid appid",
 	errInvalidAccessToken: "invalid access_token",
 	errInvalidCode:        "invalid code",
+	errInvalidTemplateID:  "invalid template_id",
 	errInvalidArgs:        "invalid args",
 	errInvalidAppSecret:   "invalid appsecret",
+	errInvalidScene:       "invalid scene",
 	errCodeBeenUsed:       "code been used",
+	errSceneLength:        "invalid length for scene, or the data is not json string",
 	errCodeBlocked:        "code blocked",
 	errAccessTokenMissing: "access_token missing",
 	errAppIDMissing:       "appid missing",
 	errAppSecretMissing:   "appsecret missing",
+	errMediaDataMissing:   "media data missing",
 	errCodeMissing:        "missing code",
+	errInvalidPage:        "invalid page",
 	errAccessTokenExpired: "access_token expired",
 	errRequirePOST:        "require POST method",
+	errUserRefused:        "user refuse to accept the msg",
+	errOpenIDOfOtherApp:   "appid and openid not match",        // none captured; after the docs' "Appid doesn't match with openid"
+	errSecCheckMethod:     "method invocation error, use POST", // none captured; after the docs' "Method invocation error, please call with post method"
+	errEmptyPostData:      "empty post data",
 	errDailyQuota:         "reach max api daily quota limit",
 	errMinuteQuota:        "api minute-quota reach limit mustslower retry next minute",
 	errDataFormat:         "data format error",
+	errArgumentInvalid:    "argument invalid!",
 	errInvalidSignature:   "invalid signature",
+	errRiskyContent:       "risky content",
 }
 
 // wxError is how a WeChat API handler answers an error: it returns
 // wxError(errcode) and Server.api renders the body with errorBody, which
 // knows the errmsg shape of each API.
 type wxError int
+
+// wxErrorDetail is a wxError whose errmsg names what was wrong, as WeChat's
+// 47003 does ("argument invalid! data.thing3.value is emtpy"): msg replaces
+// the errcode's usual text, the request id is appended as for wxError.
+type wxErrorDetail struct {
+	code int
+	msg  string
+}
 
 // apiError is WeChat's error body, sent with HTTP 200 like the real service.
 type apiError struct {
@@ -95,9 +131,17 @@ type apiError struct {
 // the errmsg follows its family: "system error, rid: …" from jscode2session,
 // "system error rid: …" elsewhere.
 func (s *Server) errorBody(path string, errcode int) apiError {
-	msg, ok := errmsgs[errcode]
-	if !ok {
-		msg = fmt.Sprintf("wxmock injected error %d", errcode)
+	return s.errorBodyMsg(path, errcode, "")
+}
+
+// errorBodyMsg is errorBody with msg, when not empty, in place of the
+// errcode's usual errmsg.
+func (s *Server) errorBodyMsg(path string, errcode int, msg string) apiError {
+	if msg == "" {
+		var ok bool
+		if msg, ok = errmsgs[errcode]; !ok {
+			msg = fmt.Sprintf("wxmock injected error %d", errcode)
+		}
 	}
 	if path == PathGetUserPhoneNumber && errcode == errInvalidCode {
 		msg += " hint: [" + hint() + "]"

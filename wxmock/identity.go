@@ -10,11 +10,16 @@ import (
 // OpenID returns user's openid in the default app: a stable function of
 // (AppID, user), 28 characters starting with "o" like WeChat's
 // ("oGZUI0egBJY1zhBYw2KhdUfwVJJE"). The same user has a different openid in
-// another app, as on WeChat.
+// another app, as on WeChat. Like every helper naming a user, it makes user a
+// user of the app, whom subscribe/send and msg_sec_check accept.
 func (s *Server) OpenID(user string) string { return s.apps[0].OpenID(user) }
 
-// OpenID returns user's openid in this app.
-func (a *AppHandle) OpenID(user string) string { return openID(a.id, user) }
+// OpenID returns user's openid in this app, and makes user a user of it.
+func (a *AppHandle) OpenID(user string) string {
+	a.s.mu.Lock()
+	defer a.s.mu.Unlock()
+	return a.knowLocked(user)
+}
 
 // UnionID returns user's unionid: stable, 28 characters starting with "o",
 // and — unlike the openid — independent of the AppID, because a unionid names

@@ -54,6 +54,7 @@ func (a *AppHandle) FailingCode(user string, errcode int) string {
 	defer s.mu.Unlock()
 	now := s.now()
 	s.pruneCodes(now)
+	a.knowLocked(user)
 	s.codes[code] = &loginCode{app: a, user: user, expires: now.Add(codeTTL), errcode: errcode}
 	return code
 }
@@ -88,7 +89,7 @@ func (s *Server) SessionKey(user string) string { return s.apps[0].SessionKey(us
 func (a *AppHandle) SessionKey(user string) string {
 	a.s.mu.Lock()
 	defer a.s.mu.Unlock()
-	keys := a.sessions[a.OpenID(user)]
+	keys := a.sessions[openID(a.id, user)]
 	if len(keys) == 0 {
 		return ""
 	}
@@ -103,7 +104,7 @@ func (s *Server) SessionKeys(user string) []string { return s.apps[0].SessionKey
 func (a *AppHandle) SessionKeys(user string) []string {
 	a.s.mu.Lock()
 	defer a.s.mu.Unlock()
-	return slices.Clone(a.sessions[a.OpenID(user)])
+	return slices.Clone(a.sessions[openID(a.id, user)])
 }
 
 type sessionResponse struct {
@@ -142,7 +143,7 @@ func (s *Server) jscode2session(r *http.Request) any {
 		return wxError(c.errcode)
 	}
 
-	openid := a.OpenID(c.user)
+	openid := openID(a.id, c.user)
 	key := newSessionKey()
 	keys := append(a.sessions[openid], key)
 	if len(keys) > sessionKeyHistory {

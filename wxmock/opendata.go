@@ -99,7 +99,7 @@ func (a *AppHandle) EncryptedProfile(user string) (rawData, signature, encrypted
 		AvatarURL string    `json:"avatarUrl"`
 		UnionID   string    `json:"unionId"`
 		Watermark watermark `json:"watermark"`
-	}{a.OpenID(user), p.NickName, p.Gender, p.City, p.Province, p.Country, p.AvatarURL, unionID(user),
+	}{openID(a.id, user), p.NickName, p.Gender, p.City, p.Province, p.Country, p.AvatarURL, unionID(user),
 		watermark{Timestamp: now, AppID: a.id}})
 	if err != nil {
 		return "", "", "", "", fmt.Errorf("wxmock: encrypted profile: encoding plaintext: %w", err)
@@ -116,7 +116,7 @@ func (a *AppHandle) EncryptedProfile(user string) (rawData, signature, encrypted
 func (a *AppHandle) latestKey(user string) (string, int64, error) {
 	a.s.mu.Lock()
 	defer a.s.mu.Unlock()
-	keys := a.sessions[a.OpenID(user)]
+	keys := a.sessions[openID(a.id, user)]
 	if len(keys) == 0 {
 		return "", 0, ErrNoSession
 	}

@@ -47,7 +47,7 @@ func (a *AppHandle) PhoneCodeWithCountry(user, phone, countryCode string) string
 	s.pruneCodes(now)
 	s.phoneCodes[code] = &phoneCode{
 		app:         a,
-		openid:      a.OpenID(user),
+		openid:      a.knowLocked(user),
 		phone:       phone,
 		countryCode: countryCode,
 		minted:      now,

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -24,6 +25,11 @@ const (
 	PathToken              = "/cgi-bin/token"
 	PathGetUserPhoneNumber = "/wxa/business/getuserphonenumber"
 	PathCheckSession       = "/wxa/checksession"
+	PathMsgSecCheck        = "/wxa/msg_sec_check"
+	PathGetWXACodeUnlimit  = "/wxa/getwxacodeunlimit"
+	PathMediaUpload        = "/cgi-bin/media/upload"
+	PathGetCallbackIP      = "/cgi-bin/getcallbackip"
+	PathSubscribeSend      = "/cgi-bin/message/subscribe/send"
 )
 
 // maxBody bounds the JSON bodies the fake reads.
@@ -35,6 +41,11 @@ var apiPaths = []string{
 	PathToken,
 	PathGetUserPhoneNumber,
 	PathCheckSession,
+	PathMsgSecCheck,
+	PathGetWXACodeUnlimit,
+	PathMediaUpload,
+	PathGetCallbackIP,
+	PathSubscribeSend,
 }
 
 // Config describes the apps the fake serves and how it behaves. The zero
@@ -77,6 +88,19 @@ type Config struct {
 	// accept both; this switch lets them test both.
 	CountryCodeNumber bool
 
+	// RiskyWords make msg_sec_check judge a text "risky" (label 20006) when
+	// its content, title, nickname or signature contains one of them,
+	// compared case-insensitively; the first to match is reported. WeChat's
+	// real judgement cannot be reproduced, so the fake's is a word list a
+	// test controls. Default (nil): DefaultRiskyWords. An empty non-nil
+	// slice makes nothing risky.
+	RiskyWords []string
+
+	// ReviewWords make msg_sec_check answer "review" (label 21000) for a
+	// text that contains one of them and no risky word. Default (nil):
+	// DefaultReviewWords. An empty non-nil slice makes nothing need review.
+	ReviewWords []string
+
 	// Now is the clock, so tests can expire codes and tokens without
 	// sleeping. Default time.Now.
 	Now func() time.Time
@@ -100,6 +124,8 @@ type Server struct {
 	tokensPruned time.Time               // last pruneTokens sweep
 	faults       map[string]*fault       // by API path
 	calls        map[string]int          // by API path
+	sent         []SentMessage           // every app's subscribe messages, oldest first
+	uploads      []Upload                // every app's media uploads, oldest first
 }
 
 type fault struct {
@@ -120,6 +146,14 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.RiskyWords == nil {
+		cfg.RiskyWords = DefaultRiskyWords
+	}
+	if cfg.ReviewWords == nil {
+		cfg.ReviewWords = DefaultReviewWords
+	}
+	cfg.RiskyWords = slices.Clone(cfg.RiskyWords)
+	cfg.ReviewWords = slices.Clone(cfg.ReviewWords)
 	s := &Server{
 		cfg:        cfg,
 		mux:        http.NewServeMux(),
@@ -139,6 +173,11 @@ func New(cfg Config) *Server {
 	s.mux.Handle(PathToken, s.api(PathToken, s.token))
 	s.mux.Handle(PathGetUserPhoneNumber, s.api(PathGetUserPhoneNumber, s.getUserPhoneNumber))
 	s.mux.Handle(PathCheckSession, s.api(PathCheckSession, s.checkSession))
+	s.mux.Handle(PathMsgSecCheck, s.api(PathMsgSecCheck, s.msgSecCheck))
+	s.mux.Handle(PathGetWXACodeUnlimit, s.api(PathGetWXACodeUnlimit, s.getWXACodeUnlimit))
+	s.mux.Handle(PathMediaUpload, s.api(PathMediaUpload, s.mediaUpload))
+	s.mux.Handle(PathGetCallbackIP, s.api(PathGetCallbackIP, s.getCallbackIP))
+	s.mux.Handle(PathSubscribeSend, s.api(PathSubscribeSend, s.subscribeSend))
 	s.registerControl()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiError{ErrCode: http.StatusNotFound, ErrMsg: "wxmock: no such API: " + r.URL.Path})
@@ -153,10 +192,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // api wraps a WeChat API handler with what every call goes through: the call
 // counter, the configured latency, injected faults, and rendering the answer
-// (a wxError becomes that API's errmsg; every answer gets the API's
-// Content-Type). A fault answers before the request is read, so it consumes
-// no code and issues no token — a client that retries after -1 can retry
-// with the same code.
+// (a wxError becomes that API's errmsg; every JSON answer gets the API's
+// Content-Type; a rawBody is sent as it is, under its own). A fault answers
+// before the request is read, so it consumes no code and issues no token — a
+// client that retries after -1 can retry with the same code.
 func (s *Server) api(path string, h func(*http.Request) any) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
@@ -179,12 +218,28 @@ func (s *Server) api(path string, h func(*http.Request) any) http.Handler {
 		} else {
 			v = h(r)
 		}
-		if e, ok := v.(wxError); ok {
+		switch e := v.(type) {
+		case wxError:
 			v = s.errorBody(path, int(e))
+		case wxErrorDetail:
+			v = s.errorBodyMsg(path, e.code, e.msg)
+		case rawBody:
+			w.Header().Set("Content-Type", e.contentType)
+			w.Header().Set("Content-Length", strconv.Itoa(len(e.data)))
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(e.data) // the client has gone; nothing to tell it
+			return
 		}
 		w.Header().Set("Content-Type", contentType(path))
 		writeBody(w, http.StatusOK, v)
 	})
+}
+
+// rawBody is a successful answer that is not JSON — an image — sent with
+// its own Content-Type. Errors from the same API are JSON as usual.
+type rawBody struct {
+	contentType string
+	data        []byte
 }
 
 // contentType is the Content-Type WeChat labels an API's answers with, errors
@@ -197,8 +252,13 @@ func (s *Server) api(path string, h func(*http.Request) any) http.Handler {
 // OAuth library was asked to accept the same from WeChat's other /sns/ API,
 // the OAuth token endpoint (github.com/panva/oauth4webapi/pull/155).
 //
-// The other four keep application/json: no capture or SDK found says
-// otherwise for them. Older reports of text/plain JSON from /cgi-bin/ and
+// The others keep application/json: no capture or SDK found says otherwise
+// for them. That includes getwxacodeunlimit's errors (its image has its own
+// type, see rawBody): WxJava fixed its QR code executor to expect errors as
+// application/json, not text/plain (binarywang/WxJava#317, 2017; #2301,
+// 2021: "当微信生成小程序码返回异常时的Content-Type为application/json"), and
+// silenceper/wechat (miniprogram/qrcode/qrcode.go) treats application/json as
+// the error and image/jpeg as the code. Older reports of text/plain JSON from /cgi-bin/ and
 // /wxa/ concern other APIs — media downloads and QR codes answering an error
 // instead of a file (node-webot/wechat-api#126 and #138, Eric-Guo/wechat#184,
 // binarywang/WxJava#444). Go SDKs are no witness either way:
@@ -302,13 +362,16 @@ func (s *Server) Stats() Stats {
 	return st
 }
 
-// Reset clears the counters (of every app) and all injected faults. Codes,
-// sessions and tokens survive, so a test may reset between phases of one scenario.
+// Reset clears the counters (of every app), the records of sent messages and
+// uploads, and all injected faults. Codes, users, sessions and tokens survive,
+// so a test may reset between phases of one scenario.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.resetCounters()
 	clear(s.faults)
+	s.sent = nil
+	s.uploads = nil
 }
 
 func (s *Server) resetCounters() {

@@ -3,6 +3,7 @@ package wxmock
 import (
 	"bytes"
 	"encoding/json"
+	"image/jpeg"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -41,6 +42,20 @@ func TestEachAPILabelsItsAnswersWithTheContentTypeWeChatSends(t *testing.T) {
 			target: PathCheckSession + "?" + url.Values{"access_token": {tok}, "openid": {s.OpenID("alice")},
 				"signature": {sessionSignature(key, "")}, "sig_method": {"hmac_sha256"}}.Encode(),
 			want: "application/json"},
+		{name: "msg_sec_check is application/json", path: PathMsgSecCheck, method: http.MethodPost, target: withToken(PathMsgSecCheck, tok),
+			body: `{"content":"hi","version":2,"scene":1,"openid":"` + s.OpenID("alice") + `"}`, want: "application/json"},
+		{name: "getwxacodeunlimit success is the image, image/jpeg", path: PathGetWXACodeUnlimit, method: http.MethodPost,
+			target: withToken(PathGetWXACodeUnlimit, tok), body: `{"scene":"a=1"}`, want: "image/jpeg"},
+		{name: "getwxacodeunlimit error is application/json", path: PathGetWXACodeUnlimit, method: http.MethodPost,
+			target: withToken(PathGetWXACodeUnlimit, tok), body: `{"page":"pages/index/index"}`, want: "application/json"},
+		{name: "getwxacodeunlimit injected fault is application/json", fault: errInvalidCredential, path: PathGetWXACodeUnlimit, method: http.MethodPost,
+			target: withToken(PathGetWXACodeUnlimit, tok), body: `{"scene":"a=1"}`, want: "application/json"},
+		{name: "media/upload is application/json", path: PathMediaUpload, method: http.MethodPost,
+			target: withToken(PathMediaUpload, tok, "type", "image"), want: "application/json"},
+		{name: "getcallbackip is application/json", path: PathGetCallbackIP, method: http.MethodGet,
+			target: withToken(PathGetCallbackIP, tok), want: "application/json"},
+		{name: "subscribe/send is application/json", path: PathSubscribeSend, method: http.MethodPost, target: withToken(PathSubscribeSend, tok),
+			body: `{"touser":"` + s.OpenID("alice") + `","template_id":"t","data":{"thing1":{"value":"x"}}}`, want: "application/json"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,6 +66,12 @@ func TestEachAPILabelsItsAnswersWithTheContentTypeWeChatSends(t *testing.T) {
 			s.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.target, bytes.NewBufferString(tt.body)))
 			if got := rec.Header().Get("Content-Type"); got != tt.want {
 				t.Errorf("Content-Type = %q, want %q", got, tt.want)
+			}
+			if tt.want == "image/jpeg" {
+				if _, err := jpeg.DecodeConfig(rec.Body); err != nil {
+					t.Errorf("body is not a JPEG: %v", err)
+				}
+				return
 			}
 			if !json.Valid(rec.Body.Bytes()) {
 				t.Errorf("body %q is not JSON; WeChat's labels change, its bodies do not", rec.Body.String())

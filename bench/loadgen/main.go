@@ -12,6 +12,10 @@
 //	loadgen http -url U [-H 'K: V'] -c 32 -d 10s
 //	                                         closed-loop GET load, the fallback
 //	                                         when wrk is not installed
+//	loadgen wxapi -direct U -via V -d 4s     one connection, alternating a WeChat API
+//	                                         call straight to wxmock and through wxapi
+//	loadgen burst -urls U,V -n 1000          n GETs at once, spread over the URLs
+//	loadgen fetches -mock M -appid A         stable_token fetches wxmock counted for A
 //
 // The load modes print one line per run, which run.sh parses:
 //
@@ -25,7 +29,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen freeport|wait|token|forge|login|http [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen freeport|wait|token|forge|login|http|wxapi|burst [flags]")
 		os.Exit(2)
 	}
 	cmds := map[string]func([]string) error{
@@ -35,6 +39,9 @@ func main() {
 		"forge":    forge,
 		"login":    loginLoad,
 		"http":     httpLoad,
+		"wxapi":    wxapiLatency,
+		"burst":    burst,
+		"fetches":  fetches,
 	}
 	run, ok := cmds[os.Args[1]]
 	if !ok {

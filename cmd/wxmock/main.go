@@ -42,6 +42,21 @@ type options struct {
 	latency           time.Duration
 	tokenTTL          time.Duration
 	countryCodeNumber bool
+	riskyWords        []string // from -risky-word; nil for wxmock's defaults
+	reviewWords       []string // from -review-word; nil for wxmock's defaults
+}
+
+// wordsFlag collects a repeated flag's values.
+type wordsFlag []string
+
+func (f *wordsFlag) String() string { return strings.Join(*f, ",") }
+
+func (f *wordsFlag) Set(v string) error {
+	if v == "" {
+		return errors.New("want a word")
+	}
+	*f = append(*f, v)
+	return nil
 }
 
 // appFlag collects repeated -app id:secret flags.
@@ -88,11 +103,20 @@ func parseFlags(args []string, getenv func(string) string, output io.Writer) (op
 	fs.BoolVar(&o.unionID, "unionid", false, "include unionid in jscode2session answers")
 	fs.DurationVar(&o.latency, "latency", 0, "delay added to every WeChat API call")
 	fs.DurationVar(&o.tokenTTL, "token-ttl", 2*time.Hour, "access_token lifetime (expires_in)")
+	var risky, review wordsFlag
+	fs.Var(&risky, "risky-word", "a `word` that makes msg_sec_check judge a text risky; repeat for several. Replaces the defaults ("+strings.Join(wxmock.DefaultRiskyWords[:2], ", ")+" and WeChat's two test texts)")
+	fs.Var(&review, "review-word", "a `word` that makes msg_sec_check answer review; repeat for several. Replaces the default ("+strings.Join(wxmock.DefaultReviewWords, ", ")+")")
 	fs.BoolVar(&o.countryCodeNumber, "country-code-number", false, "send phone_info.countryCode as a JSON number (86), the form WeChat's docs show; real WeChat answers send a string (\"86\"), which is the default")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
 	o.apps = apps
+	if len(risky) > 0 {
+		o.riskyWords = risky
+	}
+	if len(review) > 0 {
+		o.reviewWords = review
+	}
 	set := make(map[string]bool)
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if !set["secret"] {
@@ -136,6 +160,8 @@ func serve(ctx context.Context, ln net.Listener, o options, logger *log.Logger) 
 		TokenTTL:          o.tokenTTL,
 		Latency:           o.latency,
 		CountryCodeNumber: o.countryCodeNumber,
+		RiskyWords:        o.riskyWords,
+		ReviewWords:       o.reviewWords,
 	})
 	srv := &http.Server{Handler: fake, ReadHeaderTimeout: 10 * time.Second}
 	ids := fake.AppIDs()

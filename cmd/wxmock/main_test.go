@@ -74,6 +74,10 @@ func TestParseFlags(t *testing.T) {
 			args: []string{"-app", "wxaaaaaaaaaaaaaaaa:secret-a", "-app", "wxaaaaaaaaaaaaaaaa:other"}, wantErr: "-app wxaaaaaaaaaaaaaaaa"},
 		{name: "an -app naming the -appid with another secret is refused",
 			args: []string{"-appid", appA.AppID, "-secret", "s", "-app", "wxaaaaaaaaaaaaaaaa:secret-a"}, wantErr: "already served"},
+		{name: "-risky-word and -review-word may be repeated",
+			args: []string{"-risky-word", "forbidden", "-risky-word", "禁止", "-review-word", "maybe"},
+			want: with(func(o *options) { o.riskyWords, o.reviewWords = []string{"forbidden", "禁止"}, []string{"maybe"} })},
+		{name: "an empty -risky-word is refused", args: []string{"-risky-word", ""}, wantErr: "want a word"},
 		{name: "stray arguments are refused", args: []string{"serve"}, wantErr: "unexpected arguments"},
 		{name: "unknown flags are refused", args: []string{"-port", "1"}, wantErr: "-port"},
 	}
@@ -214,5 +218,47 @@ func TestServeAnswersUntilCancelledThenShutsDown(t *testing.T) {
 	}
 	if got := logs.String(); strings.Count(got, "\n") != 1 || !strings.Contains(got, ln.Addr().String()) || strings.Contains(got, o.secret) {
 		t.Errorf("log = %q, want one line naming the address and not the secret", got)
+	}
+}
+
+func TestServeJudgesTextsByTheRiskyWordsGiven(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	o := options{appID: "wxabc", secret: "s", tokenTTL: time.Minute, riskyWords: []string{"forbidden"}}
+	go func() { done <- serve(ctx, ln, o, log.New(io.Discard, "", 0)) }()
+	defer func() { cancel(); <-done }()
+
+	base := "http://" + ln.Addr().String()
+	post := func(path, body string) map[string]any {
+		t.Helper()
+		resp, err := http.Post(base+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("POST %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		var v map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+			t.Fatalf("POST %s: %v", path, err)
+		}
+		return v
+	}
+	tok, _ := post(wxmock.PathStableToken, `{"grant_type":"client_credential","appid":"wxabc","secret":"s"}`)["access_token"].(string)
+	check := wxmock.PathMsgSecCheck + "?access_token=" + url.QueryEscape(tok)
+	tests := []struct {
+		content string
+		want    float64
+	}{
+		{"this is forbidden", 87014},
+		{"违规 is no longer risky once -risky-word is given", 0},
+	}
+	for _, tt := range tests {
+		body, _ := json.Marshal(map[string]string{"content": tt.content})
+		if got := post(check, string(body)); got["errcode"] != tt.want {
+			t.Errorf("msg_sec_check %q answered %v, want errcode %v", tt.content, got, tt.want)
+		}
 	}
 }
