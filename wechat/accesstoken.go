@@ -227,6 +227,17 @@ func (s *SharedTokenSource) refresh(ctx context.Context) (cachedToken, error) {
 		s.mu.Lock()
 		force := s.bad != ""
 		s.mu.Unlock()
+		if force {
+			// Forced refreshes are few a day: a refused token forces one at
+			// most once per ForceInterval for the whole deployment, however
+			// often callers report refusals (a caller can provoke 40001 on
+			// some APIs at will).
+			first, err := s.store.SetNX(ctx, s.key+":forced", []byte("1"), s.forceInterval())
+			if err != nil {
+				return cachedToken{}, fmt.Errorf("wechat: taking the forced-refresh marker: %w", err)
+			}
+			force = first
+		}
 		return s.fetchAndStore(ctx, force)
 	})
 }

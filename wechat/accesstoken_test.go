@@ -561,3 +561,24 @@ func TestForceRefreshFetchesAtMostOncePerInterval(t *testing.T) {
 		})
 	}
 }
+
+func TestRefusalsReportedOverAndOverForceOneRefreshPerInterval(t *testing.T) {
+	f := &fakeFetcher{}
+	s := NewSharedTokenSource(f.fetch, session.NewMemory(), "k")
+	for range 10 {
+		tok := mustToken(t, s)
+		if err := s.Invalidate(context.Background(), tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustToken(t, s)
+	forced := 0
+	for _, force := range f.calls() {
+		if force {
+			forced++
+		}
+	}
+	if forced != 1 {
+		t.Fatalf("10 refusals within the interval forced %d refreshes (%v), want 1", forced, f.calls())
+	}
+}

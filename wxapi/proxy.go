@@ -17,6 +17,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -33,6 +34,8 @@ type TokenSource interface {
 // Account is an app whose access_token the proxy puts into calls.
 type Account struct {
 	AppID string
+	// BaseURL is WeChat's API base for this app, e.g. https://api.weixin.qq.com.
+	BaseURL string
 	// AppSecret checks a legacy backend's own token request; it is never
 	// sent anywhere by the proxy.
 	AppSecret string
@@ -42,8 +45,6 @@ type Account struct {
 // Proxy forwards calls for Accounts[0], or for the account a call's
 // from_appid names.
 type Proxy struct {
-	// BaseURL is WeChat's API base, e.g. https://api.weixin.qq.com.
-	BaseURL string
 	// HTTPClient sends the calls; it must follow no redirect.
 	HTTPClient *http.Client
 	Accounts   []*Account
@@ -68,6 +69,7 @@ var (
 	errUnreachable = apiError{http.StatusBadGateway, -1, "system error: WeChat unreachable"}
 	errTooLarge    = apiError{http.StatusRequestEntityTooLarge, 44002, "empty post data or body too large for wxapi max_body"}
 	errNoToken     = apiError{http.StatusBadGateway, -1, "system error: no access_token could be had"}
+	errRedirected  = apiError{http.StatusBadGateway, -1, "system error: WeChat answered a redirect"}
 )
 
 // apiError is an answer in WeChat's shape, {"errcode","errmsg"}.
@@ -100,7 +102,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) Call {
 		return Call{Outcome: "refused", Err: errors.New("unknown from_appid")}
 	}
 	call := Call{AppID: acc.AppID}
-	switch r.URL.Path {
+	switch apiPath(r) {
 	case "/cgi-bin/token", "/cgi-bin/stable_token":
 		return p.answerToken(w, r)
 	}
@@ -110,6 +112,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) Call {
 		call.Outcome, call.Err = "refused", fmt.Errorf("body over max_body (%d bytes)", p.MaxBody)
 		return call
 	}
+	var (
+		refused     string         // the token WeChat refused on the first attempt
+		refusedCode int            // and its errcode
+		lastRefusal *http.Response // that answer, sent on if no other token can be had
+		lastAnswer  []byte
+	)
 	for attempt := 0; ; attempt++ {
 		tok, err := acc.Tokens.AccessToken(r.Context())
 		if err != nil {
@@ -117,16 +125,32 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) Call {
 			call.Outcome, call.Err = "unreachable", fmt.Errorf("getting the access_token: %w", err)
 			return call
 		}
-		resp, err := p.forward(r, body, tok.Token)
+		if attempt > 0 && tok.Token == refused {
+			// No fresh token could be had (forced refreshes are rationed):
+			// WeChat's refusal stands.
+			copyAnswer(w, lastRefusal, lastAnswer)
+			call.Outcome = fmt.Sprint(refusedCode)
+			return call
+		}
+		resp, err := p.forward(r, acc.BaseURL, body, tok.Token)
 		if err != nil {
 			errUnreachable.write(w)
 			call.Outcome, call.Err = "unreachable", err
 			return call
 		}
+		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			// A redirect's Location would carry the access_token to the
+			// caller, and nothing of WeChat's answers in place.
+			resp.Body.Close()
+			errRedirected.write(w)
+			call.Outcome, call.Err = "unreachable", fmt.Errorf("WeChat answered %s with HTTP %d", apiPath(r), resp.StatusCode)
+			return call
+		}
 		answer, code, full := readErrcode(resp)
 		if attempt == 0 && full && wechat.IsTokenRejected(&wechat.APIError{Code: code}) {
-			resp.Body.Close()
+			resp.Body.Close() // read whole: full
 			call.Retried = true
+			refused, refusedCode, lastRefusal, lastAnswer = tok.Token, code, resp, answer
 			if err := acc.Tokens.Invalidate(context.WithoutCancel(r.Context()), tok.Token); err != nil {
 				call.Err = fmt.Errorf("invalidating the refused access_token: %w", err)
 			}
@@ -140,6 +164,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) Call {
 		resp.Body.Close()
 		return call
 	}
+}
+
+// apiPath is r's path resolved, as the allow list judged it: what is
+// checked is what is called ("/x/../cgi-bin/token" is /cgi-bin/token).
+func apiPath(r *http.Request) string {
+	return path.Clean("/" + r.URL.Path)
 }
 
 // account is the account from_appid names, or the first without it.
@@ -158,15 +188,16 @@ func (p *Proxy) account(fromAppID string) (*Account, bool) {
 // forward sends r to WeChat with body and the access_token tok in place of
 // any the caller sent; from_appid, Cloud Run's resource-reuse parameter,
 // stays here.
-func (p *Proxy) forward(r *http.Request, body []byte, tok string) (*http.Response, error) {
+func (p *Proxy) forward(r *http.Request, baseURL string, body []byte, tok string) (*http.Response, error) {
 	q := r.URL.Query()
 	q.Del("from_appid")
 	q.Del("cloudbase_access_token")
 	q.Set("access_token", tok)
-	target := strings.TrimRight(p.BaseURL, "/") + r.URL.EscapedPath() + "?" + q.Encode()
+	target := strings.TrimRight(baseURL, "/") + (&url.URL{Path: apiPath(r)}).EscapedPath() + "?" + q.Encode()
 	req, err := http.NewRequestWithContext(r.Context(), r.Method, target, bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("building the request to %s: %w", r.URL.Path, err)
+		// Not wrapped: its text quotes the URL, access_token included.
+		return nil, fmt.Errorf("building the request to %s failed", apiPath(r))
 	}
 	for _, name := range []string{"Content-Type", "Accept"} {
 		if v := r.Header.Get(name); v != "" {
@@ -179,7 +210,7 @@ func (p *Proxy) forward(r *http.Request, body []byte, tok string) (*http.Respons
 		if errors.As(err, &ue) {
 			err = ue.Err // its text quotes the URL, access_token included
 		}
-		return nil, fmt.Errorf("calling %s: %w", r.URL.Path, err)
+		return nil, fmt.Errorf("calling %s: %w", apiPath(r), err)
 	}
 	return resp, nil
 }
@@ -206,8 +237,11 @@ func readErrcode(resp *http.Response) (read []byte, errcode int, full bool) {
 	return read, status.ErrCode, true
 }
 
-// hopByHop are the headers of one connection, never passed on.
-var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length"}
+// dropped are the answer headers never passed on: those of one connection,
+// and those that could point elsewhere or set state at the caller.
+// Content-Length stays: the body goes on unchanged.
+var dropped = []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+	"Location", "Content-Location", "Refresh", "Set-Cookie"}
 
 // copyAnswer sends WeChat's answer on as it came: status, headers, read
 // (what was already read of the body), then the rest of the body.
@@ -216,7 +250,7 @@ func copyAnswer(w http.ResponseWriter, resp *http.Response, read []byte) {
 	for name, values := range resp.Header {
 		h[name] = values
 	}
-	for _, name := range hopByHop {
+	for _, name := range dropped {
 		h.Del(name)
 	}
 	w.WriteHeader(resp.StatusCode)
@@ -236,7 +270,7 @@ type tokenRequest struct {
 // as WeChat would: refusals are HTTP 200 with an errcode.
 func (p *Proxy) answerToken(w http.ResponseWriter, r *http.Request) Call {
 	var req tokenRequest
-	if r.URL.Path == "/cgi-bin/token" {
+	if apiPath(r) == "/cgi-bin/token" {
 		q := r.URL.Query()
 		req = tokenRequest{GrantType: q.Get("grant_type"), AppID: q.Get("appid"), Secret: q.Get("secret")}
 	} else if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&req); err != nil {

@@ -20,6 +20,7 @@ import (
 // fakeTokens hands out tok1, then tok2 once tok1 was invalidated.
 type fakeTokens struct {
 	mu          sync.Mutex
+	stuck       bool // Invalidate leaves the current token
 	current     string
 	invalidated []string
 	forced      int
@@ -43,7 +44,7 @@ func (f *fakeTokens) Invalidate(_ context.Context, bad string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.invalidated = append(f.invalidated, bad)
-	if f.current == bad {
+	if f.current == bad && !f.stuck {
 		f.current = "tok2"
 	}
 	return nil
@@ -77,9 +78,9 @@ func newWorld(t *testing.T) *world {
 		w.reply(rw, r, n)
 	}))
 	t.Cleanup(srv.Close)
-	w.proxy = &Proxy{BaseURL: srv.URL, HTTPClient: srv.Client(), MaxBody: 1 << 10, Accounts: []*Account{
-		{AppID: "wxshop", AppSecret: "shop-secret", Tokens: w.shop},
-		{AppID: "wxgame", AppSecret: "game-secret", Tokens: w.game},
+	w.proxy = &Proxy{HTTPClient: srv.Client(), MaxBody: 1 << 10, Accounts: []*Account{
+		{AppID: "wxshop", BaseURL: srv.URL, AppSecret: "shop-secret", Tokens: w.shop},
+		{AppID: "wxgame", BaseURL: srv.URL, AppSecret: "game-secret", Tokens: w.game},
 	}}
 	return w
 }
@@ -117,6 +118,22 @@ func TestACallGoesToWeChatWithTheSharedTokenAndItsAnswerComesBackAsItWas(t *test
 	}
 	if call.AppID != "wxshop" || call.Outcome != "ok" || call.Retried {
 		t.Fatalf("call = %+v", call)
+	}
+}
+
+func TestThePathCalledIsThePathResolvedAsTheAllowListJudgedIt(t *testing.T) {
+	w := newWorld(t)
+	w.reply = func(rw http.ResponseWriter, r *http.Request, _ int) { io.WriteString(rw, `{"errcode":0}`) }
+	for target, want := range map[string]string{
+		"/cgi-bin/x/../../wxa/msg_sec_check":       "/wxa/msg_sec_check",
+		"//wxa//msg_sec_check":                     "/wxa/msg_sec_check",
+		"/wxa/a%2F..%2F..%2Fcgi-bin/getcallbackip": "/cgi-bin/getcallbackip",
+	} {
+		w.received = nil
+		w.call("GET", target, "", nil)
+		if len(w.received) != 1 || w.received[0].path != want {
+			t.Errorf("%s reached WeChat as %+v, want %s", target, w.received, want)
+		}
 	}
 }
 
@@ -159,6 +176,33 @@ func TestASecondRefusalIsAnsweredAsItIsWithoutALoop(t *testing.T) {
 	}
 }
 
+func TestARedirectFromWeChatIsA502AndCarriesNothingToTheCaller(t *testing.T) {
+	w := newWorld(t)
+	w.reply = func(rw http.ResponseWriter, r *http.Request, _ int) {
+		http.SetCookie(rw, &http.Cookie{Name: "s", Value: "v"})
+		http.Redirect(rw, r, r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	}
+	rec, call := w.call("POST", "/wxa/msg_sec_check", "application/json", []byte(`{}`))
+	if rec.Code != 502 || rec.Header().Get("Location") != "" || rec.Header().Get("Set-Cookie") != "" ||
+		strings.Contains(rec.Body.String(), "tok1") || call.Outcome != "unreachable" {
+		t.Fatalf("%d %v %s %+v", rec.Code, rec.Header(), rec.Body, call)
+	}
+}
+
+func TestWhenNoFreshTokenCanBeHadWeChatsRefusalIsAnsweredWithoutASecondCall(t *testing.T) {
+	w := newWorld(t)
+	w.shop.current = "stuck" // Invalidate cannot replace it: forced refreshes are rationed
+	w.shop.stuck = true
+	w.reply = func(rw http.ResponseWriter, r *http.Request, _ int) {
+		rw.Header().Set("Content-Type", "application/json")
+		io.WriteString(rw, `{"errcode":40001,"errmsg":"invalid credential"}`)
+	}
+	rec, call := w.call("GET", "/sns/userinfo", "", nil)
+	if len(w.received) != 1 || !strings.Contains(rec.Body.String(), "40001") || call.Outcome != "40001" {
+		t.Fatalf("%d calls to WeChat, answer %s, %+v", len(w.received), rec.Body, call)
+	}
+}
+
 func TestFromAppIDPicksAnotherAccountAndNeverReachesWeChat(t *testing.T) {
 	w := newWorld(t)
 	w.reply = func(rw http.ResponseWriter, r *http.Request, _ int) { io.WriteString(rw, `{"errcode":0}`) }
@@ -181,7 +225,7 @@ func TestABodyOverMaxBodyAndAnUnreachableWeChatAreAnsweredInWeChatsShape(t *test
 	if rec.Code != 413 || !strings.Contains(rec.Body.String(), `"errcode":44002`) {
 		t.Fatalf("a body over max_body: %d %s", rec.Code, rec.Body)
 	}
-	w.proxy.BaseURL = "http://127.0.0.1:1"
+	w.proxy.Accounts[0].BaseURL = "http://127.0.0.1:1"
 	rec, call := w.call("GET", "/cgi-bin/getcallbackip?access_token=mine", "", nil)
 	if rec.Code != 502 || !strings.Contains(rec.Body.String(), `"errcode":-1`) || call.Outcome != "unreachable" {
 		t.Fatalf("WeChat unreachable: %d %s %+v", rec.Code, rec.Body, call)
