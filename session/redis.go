@@ -12,7 +12,9 @@ import (
 // Redis is a Store kept in Redis, so every Caddy instance pointing at the
 // same Redis shares sessions, logouts, signing keys and the access_token.
 // Any redis.UniversalClient works: one server, Sentinel or Cluster (see
-// NewRedisClient). Each operation touches one key, so it is Cluster-safe.
+// NewRedisClient). Each command touches one key, so it is Cluster-safe;
+// GetMulti pipelines single-key GETs rather than send one MGET. The store
+// also carries messages between instances (Publish, Subscribe).
 type Redis struct {
 	client redis.UniversalClient
 	prefix string
@@ -41,6 +43,41 @@ func (r *Redis) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, fmt.Errorf("session: redis get: %w", err)
 	}
 	return b, nil
+}
+
+// GetMulti sends one GET per key in a pipeline: one round trip, or on a
+// Cluster one per node holding some of the keys, which go-redis sends in
+// parallel. Not MGET: a Cluster refuses it for keys in different slots.
+func (r *Redis) GetMulti(ctx context.Context, keys ...string) ([][]byte, error) {
+	if len(keys) == 0 {
+		return [][]byte{}, nil
+	}
+	cmds := make([]*redis.StringCmd, len(keys))
+	// The pipeline's error is its first failed command's, redis.Nil for an
+	// absent key included; each command's own error says more.
+	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, key := range keys {
+			cmds[i] = p.Get(ctx, r.prefix+key)
+		}
+		return nil
+	})
+	out := make([][]byte, len(keys))
+	for i, cmd := range cmds {
+		b, cerr := cmd.Bytes()
+		switch {
+		case errors.Is(cerr, redis.Nil):
+		case cerr != nil:
+			return nil, fmt.Errorf("session: redis get-multi: %w", cerr)
+		case b == nil:
+			out[i] = []byte{} // present, empty
+		default:
+			out[i] = b
+		}
+	}
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("session: redis get-multi: %w", err)
+	}
+	return out, nil
 }
 
 // Set stores value at key for ttl (SET PX).

@@ -1,8 +1,11 @@
 package session_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -194,5 +197,93 @@ func TestRedisConcurrentRequestsWhileDownAllFailFast(t *testing.T) {
 	}
 	if slowest > 10*time.Second {
 		t.Fatalf("slowest call took %v, want under 10s", slowest)
+	}
+}
+
+// roundTrips counts what a client sends: single commands by name, and
+// pipelines with the names of their commands. A new connection's handshake
+// (HELLO, CLIENT SETINFO) goes through the hooks too; the test looks past it.
+type roundTrips struct {
+	mu        sync.Mutex
+	single    []string
+	pipelines [][]string
+}
+
+func (*roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.mu.Lock()
+		h.single = append(h.single, cmd.Name())
+		h.mu.Unlock()
+		return next(ctx, cmd)
+	}
+}
+
+func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		names := make([]string, len(cmds))
+		for i, c := range cmds {
+			names[i] = c.Name()
+		}
+		h.mu.Lock()
+		h.pipelines = append(h.pipelines, names)
+		h.mu.Unlock()
+		return next(ctx, cmds)
+	}
+}
+
+func TestRedisGetMultiSendsOneGETPerKeyInOnePipeline(t *testing.T) {
+	ctx := t.Context()
+	client := newClient(t, redistest.URL(t))
+	s := session.NewRedis(client, redistest.Prefix(t))
+	if err := s.Set(ctx, "a", []byte("1"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	h := &roundTrips{}
+	client.AddHook(h)
+
+	got, err := s.GetMulti(ctx, "a", "b", "a", "c")
+	if err != nil || len(got) != 4 || string(got[0]) != "1" || got[1] != nil {
+		t.Fatalf("GetMulti = %q, %v", got, err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	isRead := func(name string) bool { return name == "get" || name == "mget" }
+	var reads [][]string
+	for _, p := range h.pipelines {
+		if slices.ContainsFunc(p, isRead) {
+			reads = append(reads, p)
+		}
+	}
+	if slices.ContainsFunc(h.single, isRead) || len(reads) != 1 || !slices.Equal(reads[0], []string{"get", "get", "get", "get"}) {
+		t.Fatalf("GetMulti sent commands %q and pipelines %q; want one pipeline of 4 GETs (MGET would fail on a Cluster)", h.single, h.pipelines)
+	}
+}
+
+func TestRedisGetMultiOfNoKeysNeedsNoRedis(t *testing.T) {
+	// Nothing listens on port 1: any round trip fails.
+	s := session.NewRedis(newClient(t, "redis://127.0.0.1:1/0?max_retries=-1"), "")
+	if got, err := s.GetMulti(t.Context()); err != nil || got == nil || len(got) != 0 {
+		t.Fatalf("GetMulti() without Redis = %#v, %v; want an empty result, nil", got, err)
+	}
+	got, err := s.GetMulti(t.Context(), "a", "b")
+	if err == nil || errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("GetMulti(a, b) without Redis = %q, %v; want a store error", got, err)
+	}
+}
+
+func TestRedisGetMultiOfAListFailsWithWRONGTYPEAsGetDoes(t *testing.T) {
+	ctx := t.Context()
+	s := session.NewRedis(newClient(t, redistest.URL(t)), redistest.Prefix(t))
+	if err := s.Push(ctx, "l", []byte("x"), 3, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	_, getErr := s.Get(ctx, "l")
+	_, multiErr := s.GetMulti(ctx, "absent", "l")
+	for name, err := range map[string]error{"Get": getErr, "GetMulti": multiErr} {
+		if err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
+			t.Errorf("%s of a list = %v; want Redis's WRONGTYPE error", name, err)
+		}
 	}
 }

@@ -1,7 +1,8 @@
 // Package session keeps what wxauth must remember between requests — bound phone
 // numbers, recent session_keys, revoked token ids, signing keys, the access_token,
 // rate-limit counters — behind one small key/value contract. The memory store serves
-// one process; the Redis store lets many Caddy instances share all of it.
+// one process; the Redis store lets many Caddy instances share all of it, and
+// carries messages between them (Broadcaster).
 //
 // The package knows nothing of WeChat, tokens or Caddy: callers choose the keys and
 // encode the values.
@@ -23,6 +24,13 @@ var ErrNotFound = errors.New("session: key not found")
 type Store interface {
 	// Get returns the value at key, or ErrNotFound.
 	Get(ctx context.Context, key string) ([]byte, error)
+	// GetMulti returns the values at keys, in the order given, in one round
+	// trip: nil for a key that is absent or expired, a non-nil slice (empty
+	// for an empty value) for one that is present, a counter as its decimal
+	// text. A key holding a list fails the whole call, as with Get. It is not
+	// a snapshot: another writer may change one key between the reads of two
+	// others. No keys give an empty result without reaching the store.
+	GetMulti(ctx context.Context, keys ...string) ([][]byte, error)
 	// Set stores value at key for ttl, replacing any value.
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
 	// SetNX stores value at key for ttl only if key is absent, and reports

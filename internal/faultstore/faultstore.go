@@ -18,6 +18,7 @@ type Op string
 // The operations of session.Store.
 const (
 	Get              Op = "Get"
+	GetMulti         Op = "GetMulti"
 	Set              Op = "Set"
 	SetNX            Op = "SetNX"
 	Expire           Op = "Expire"
@@ -30,11 +31,16 @@ const (
 )
 
 // allOps is every Op, for Fail without any.
-var allOps = []Op{Get, Set, SetNX, Expire, Delete, CompareAndDelete, Push, List, Update, Incr}
+var allOps = []Op{Get, GetMulti, Set, SetNX, Expire, Delete, CompareAndDelete, Push, List, Update, Incr}
 
 // Store is a session.Store that passes each call to the store it wraps,
 // after counting it, running the operation's hook and applying the
 // operation's failure. It is safe for concurrent use.
+//
+// It is not a session.Broadcaster, even around a store that is: it would
+// then claim to be one around every store, and a caller asking
+// store.(session.Broadcaster) whether it must listen for other instances'
+// changes would be told yes around a Memory too.
 type Store struct {
 	mu    sync.Mutex
 	inner session.Store
@@ -150,6 +156,14 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, err
 	}
 	return in.Get(ctx, key)
+}
+
+func (s *Store) GetMulti(ctx context.Context, keys ...string) ([][]byte, error) {
+	in, err := s.enter(ctx, GetMulti)
+	if err != nil {
+		return nil, err
+	}
+	return in.GetMulti(ctx, keys...)
 }
 
 func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {

@@ -82,6 +82,28 @@ func TestStoreMisbehavesOnDemand(t *testing.T) {
 		}
 	})
 
+	t.Run("GetMulti is counted, failed and hooked like the others", func(t *testing.T) {
+		s := faultstore.Memory(nil)
+		if err := s.Set(ctx, "k", []byte("v"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		hooked := 0
+		s.Hook(faultstore.GetMulti, func(context.Context) error { hooked++; return nil })
+		if got, err := s.GetMulti(ctx, "k", "absent"); err != nil || len(got) != 2 || string(got[0]) != "v" || got[1] != nil {
+			t.Fatalf("GetMulti = %q, %v; want [v nil]", got, err)
+		}
+		s.Fail(down, faultstore.GetMulti)
+		if _, err := s.GetMulti(ctx, "k"); !errors.Is(err, down) {
+			t.Fatalf("GetMulti with a failure set = %v; want %v", err, down)
+		}
+		if _, err := s.Get(ctx, "k"); err != nil {
+			t.Fatalf("Get = %v; want it untouched by GetMulti's failure", err)
+		}
+		if n := s.Calls(faultstore.GetMulti); n != 2 || hooked != 2 {
+			t.Fatalf("Calls(GetMulti) = %d, hook ran %d times; want 2 and 2", n, hooked)
+		}
+	})
+
 	t.Run("Calls counts failed calls too, by operation", func(t *testing.T) {
 		s := faultstore.Memory(nil)
 		s.Fail(down, faultstore.List)

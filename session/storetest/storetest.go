@@ -37,6 +37,9 @@ func Run(t *testing.T, newStore func(t *testing.T) session.Store) {
 	}{
 		{"Get of an absent key returns ErrNotFound", getAbsent},
 		{"Get returns what Set stored", setGet},
+		{"GetMulti returns each key's value in order, nil for absent or expired ones", getMulti},
+		{"GetMulti of no keys is empty", getMultiNone},
+		{"GetMulti of a list fails like Get", getMultiList},
 		{"Set replaces the value and its TTL", setReplaces},
 		{"Changing a slice passed to or returned by the store leaves the store alone", isolation},
 		{"Writes with a TTL of zero or less fail and store nothing", nonPositiveTTL},
@@ -101,6 +104,57 @@ func setGet(t *testing.T, s session.Store) {
 				t.Errorf("Get = %q (len %d), want %q (len %d)", clip(got), len(got), clip(tc.value), len(tc.value))
 			}
 		})
+	}
+}
+
+func getMulti(t *testing.T, s session.Store) {
+	ctx := t.Context()
+	mustSet(t, s, "a", []byte("alpha"), longTTL)
+	mustSet(t, s, "empty", []byte{}, longTTL)
+	mustSet(t, s, "bin", []byte{0, 0xff, '\n'}, longTTL)
+	mustSet(t, s, "gone", []byte("v"), shortTTL)
+	mustIncr(t, s, "c", longTTL)
+	mustIncr(t, s, "c", longTTL)
+	waitAbsent(t, s, "gone")
+
+	keys := []string{"bin", "never-set", "a", "gone", "empty", "c", "a"}
+	want := [][]byte{{0, 0xff, '\n'}, nil, []byte("alpha"), nil, {}, []byte("2"), []byte("alpha")}
+	got, err := s.GetMulti(ctx, keys...)
+	if err != nil {
+		t.Fatalf("GetMulti: %v", err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("GetMulti of %d keys returned %d values: %q", len(keys), len(got), got)
+	}
+	for i := range want {
+		// An empty value is present: a non-nil empty slice, never nil.
+		if !bytes.Equal(got[i], want[i]) || (got[i] == nil) != (want[i] == nil) {
+			t.Errorf("GetMulti[%d] (%s) = %s, want %s", i, keys[i], show(got[i]), show(want[i]))
+		}
+	}
+
+	// The values are the caller's, as Get's are.
+	got[2][0] = 'X'
+	_ = append(got[4], "grown"...)
+	again, err := s.GetMulti(ctx, "a", "empty")
+	if err != nil || string(again[0]) != "alpha" || again[1] == nil || len(again[1]) != 0 {
+		t.Fatalf("GetMulti after changing its results = %q, %v; want [alpha \"\"]", again, err)
+	}
+}
+
+func getMultiNone(t *testing.T, s session.Store) {
+	got, err := s.GetMulti(t.Context())
+	if err != nil || got == nil || len(got) != 0 {
+		t.Fatalf("GetMulti() = %#v, %v; want an empty, non-nil result", got, err)
+	}
+}
+
+func getMultiList(t *testing.T, s session.Store) {
+	mustSet(t, s, "v", []byte("value"), longTTL)
+	mustPush(t, s, "l", "x")
+	got, err := s.GetMulti(t.Context(), "v", "l", "absent")
+	if err == nil || errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("GetMulti with a list among the keys = %q, %v; want an error other than ErrNotFound", got, err)
 	}
 }
 
@@ -816,6 +870,14 @@ func strs(l [][]byte) []string {
 		out[i] = string(b)
 	}
 	return out
+}
+
+// show tells nil from empty in a failure message.
+func show(b []byte) string {
+	if b == nil {
+		return "nil"
+	}
+	return fmt.Sprintf("%q", b)
 }
 
 // clip shortens a value for a failure message.
