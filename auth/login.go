@@ -92,6 +92,7 @@ func (s *Service) Logout(ctx context.Context, id Identity) error {
 	}
 	s.revoked.add(id.TokenID, id.ExpiresAt, s.cfg.Now())
 	s.cache.revoke(id.cacheKey, id, s.cfg.Now())
+	s.publish(ctx, event{Type: eventRevoke, TokenID: id.TokenID, Expiry: id.ExpiresAt.Unix()})
 	return nil
 }
 

@@ -7,6 +7,7 @@ package auth
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -34,19 +35,33 @@ type Config struct {
 	// login. Default 30 days.
 	UserTTL time.Duration
 	// CacheTTL bounds how stale a verified token's revocation and phone state
-	// may be on this instance. Default 2s; negative disables the cache.
+	// may be on this instance while no change events flow (see Caches): the
+	// safety net. Default 2s; negative reads the store on every request,
+	// events or not.
 	CacheTTL time.Duration
-	// FailOpen, when the store cannot be reached, accepts a token whose
-	// signature verifies with what this instance last knew of it (nothing
-	// when it knew nothing), instead of failing with CodeStoreUnavailable.
-	// Revocations made while the store is down are then not seen.
+	// FailOpen, when the store cannot be reached, serves a token this
+	// instance held as valid with what it last knew of it, instead of
+	// failing with CodeStoreUnavailable.
 	FailOpen bool
+	// Events, when set, carries this Service's changes (logouts, phone and
+	// profile updates) to the other instances sharing the store, on
+	// EventsChannel(KeyPrefix). A failed publish is reported to
+	// OnPublishError (the change itself is stored; others see it after
+	// their CacheTTL only if their subscription is down).
+	Events         Publisher
+	OnPublishError func(error)
 	// Caches is what the Service remembers in this process (see Caches).
 	// Default: caches of its own; share one across the Services that a
 	// config reload builds for the same account and store.
 	Caches *Caches
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+}
+
+// Publisher sends a change event to every instance sharing the store;
+// session.Broadcaster is one.
+type Publisher interface {
+	Publish(ctx context.Context, channel string, msg []byte) error
 }
 
 // Platform is what a kind of account does for a login: turn a login code
@@ -65,6 +80,7 @@ var _ Platform = (*wechat.Client)(nil)
 type Service struct {
 	cfg      Config
 	seal     *sealer
+	caches   *Caches
 	cache    *identityCache
 	rejected *rejectedCache
 	revoked  *revocations
@@ -110,12 +126,16 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Caches == nil {
 		cfg.Caches = NewCaches(0)
 	}
+	if cfg.Now != nil {
+		cfg.Caches.now = cfg.Now
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	return &Service{
 		cfg:      cfg,
 		seal:     seal,
+		caches:   cfg.Caches,
 		cache:    cfg.Caches.identities,
 		rejected: cfg.Caches.rejected,
 		revoked:  cfg.Caches.revoked,
@@ -143,4 +163,18 @@ func (s *Service) codeKey(code string) string   { return s.cfg.KeyPrefix + "code
 func digest(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return fmt.Sprintf("%x", sum[:16])
+}
+
+// publish tells the other instances sharing the store about e.
+func (s *Service) publish(ctx context.Context, e event) {
+	if s.cfg.Events == nil {
+		return
+	}
+	msg, err := json.Marshal(e)
+	if err == nil {
+		err = s.cfg.Events.Publish(context.WithoutCancel(ctx), EventsChannel(s.cfg.KeyPrefix), msg)
+	}
+	if err != nil && s.cfg.OnPublishError != nil {
+		s.cfg.OnPublishError(fmt.Errorf("publishing a %s event: %w", e.Type, err))
+	}
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -63,9 +64,11 @@ func (s *Service) loadUser(ctx context.Context, openid string) (user, error) {
 // updateUser applies change to openid's record atomically — a phone binding
 // and a profile update racing on two instances both land — and keeps it for
 // another UserTTL. A record left empty (no unionid, no phone) is not
-// written: most users would need none.
+// written: most users would need none. A record that changed is announced
+// to the other instances.
 func (s *Service) updateUser(ctx context.Context, openid string, change func(*user)) (user, error) {
 	var u user
+	changed := false
 	err := s.cfg.Store.Update(ctx, s.userKey(openid), s.cfg.UserTTL, func(old []byte) ([]byte, error) {
 		u = user{}
 		if old != nil {
@@ -77,10 +80,15 @@ func (s *Service) updateUser(ctx context.Context, openid string, change func(*us
 		if u == (user{}) {
 			return nil, nil
 		}
-		return json.Marshal(u)
+		v, err := json.Marshal(u)
+		changed = !bytes.Equal(v, old)
+		return v, err
 	})
 	if err != nil {
 		return user{}, storeError("keep user", err)
+	}
+	if changed {
+		s.publish(ctx, event{Type: eventUser, OpenID: openid})
 	}
 	return u, nil
 }

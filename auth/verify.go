@@ -3,10 +3,10 @@ package auth
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"time"
 
-	"github.com/wxauth/caddy-wxauth/session"
 	"github.com/wxauth/caddy-wxauth/token"
 )
 
@@ -57,7 +57,9 @@ func (s *Service) Verify(ctx context.Context, raw string) (Identity, error) {
 		return Identity{}, errUnauthorized
 	case cached.id.revoked:
 		return Identity{}, errUnauthorized
-	case now.Sub(cached.checked) < s.cfg.CacheTTL:
+	case !cached.stale && (now.Sub(cached.checked) < s.cfg.CacheTTL || (s.cfg.CacheTTL > 0 && s.caches.live.Load())):
+		// While change events flow, what this instance holds is current
+		// until an event says otherwise; else it is re-read every CacheTTL.
 		return cached.id, nil
 	}
 	return s.refresh(ctx, key, cached, held, now)
@@ -104,6 +106,12 @@ func (s *Service) refresh(ctx context.Context, key [sha256.Size]byte, cached cac
 	if id = s.cache.put(key, cachedIdentity{id: id, checked: now}, now).id; id.revoked {
 		return Identity{}, errUnauthorized
 	}
+	// A revocation event applied while this Verify read the store found no
+	// entry to tombstone yet; it was held first, so it is seen here.
+	if s.revoked.has(id.TokenID, now) {
+		s.cache.revokeToken(id.TokenID)
+		return Identity{}, errUnauthorized
+	}
 	return id, nil
 }
 
@@ -117,19 +125,24 @@ func tokenKey(raw string) [sha256.Size]byte {
 	return sha256.Sum256([]byte(raw))
 }
 
-// load fills id with what the store knows now: revocation, unionid, phone.
-// A revocation found is also held in memory until the token expires.
+// load fills id with what the store knows now — revocation, unionid, phone —
+// in one round trip. A revocation found is also held in memory until the
+// token expires.
 func (s *Service) load(ctx context.Context, id Identity, now time.Time) (Identity, error) {
-	if _, err := s.cfg.Store.Get(ctx, s.revokedKey(id.TokenID)); err == nil {
+	values, err := s.cfg.Store.GetMulti(ctx, s.revokedKey(id.TokenID), s.userKey(id.OpenID))
+	if err != nil {
+		return id, storeError("read revocation and user", err)
+	}
+	if values[0] != nil {
 		id.revoked = true
 		s.revoked.add(id.TokenID, id.ExpiresAt, now)
 		return id, nil
-	} else if !errors.Is(err, session.ErrNotFound) {
-		return id, storeError("read revocation", err)
 	}
-	u, err := s.loadUser(ctx, id.OpenID)
-	if err != nil {
-		return id, err
+	var u user
+	if values[1] != nil {
+		if err := json.Unmarshal(values[1], &u); err != nil {
+			return id, storeError("decode user", err)
+		}
 	}
 	id.UnionID, id.Phone = u.UnionID, u.Phone
 	return id, nil

@@ -2,6 +2,8 @@ package caddymodule
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/wxauth/caddy-wxauth/auth"
+	"github.com/wxauth/caddy-wxauth/session"
 	"github.com/wxauth/caddy-wxauth/token"
 	"github.com/wxauth/caddy-wxauth/wechat"
 )
@@ -90,7 +93,14 @@ func newAccount(ctx caddy.Context, logger *zap.Logger, s Settings, kind, name, a
 	client := &wechat.Client{AppID: appID, AppSecret: resolved, BaseURL: s.APIBase, Observe: observeWeChat(appID)}
 	a.tokens = wechat.NewSharedTokenSource(client.FetchAccessToken, a.store, a.prefix+"access-token")
 	a.secret, client.Tokens = resolved, a.tokens
-	if a.caches, err = acquireCaches(a.store, a.prefix); err != nil {
+	// The verified tokens are only as good as the keys that verified them:
+	// a signing_key file changed (a stolen key rotated out) starts afresh.
+	keys := "generated"
+	if pem != nil {
+		sum := sha256.Sum256(pem)
+		keys = hex.EncodeToString(sum[:8])
+	}
+	if a.caches, err = acquireCaches(a.store, a.prefix, keys, appID, logger); err != nil {
 		return nil, fmt.Errorf("wxauth: %w", err)
 	}
 	sealKey, err := auth.DeriveSealKey(resolved)
@@ -109,12 +119,25 @@ func newAccount(ctx caddy.Context, logger *zap.Logger, s Settings, kind, name, a
 		CacheTTL:  time.Duration(s.CacheTTL),
 		FailOpen:  s.StoreOutage == "fail_open",
 		Caches:    a.caches.Caches,
+		Events:    publisherOf(a.store.Store),
+		OnPublishError: func(err error) {
+			logger.Error("other instances may see this change only after cache_ttl", zap.String("app_id", appID), zap.Error(err))
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("wxauth: %w", err)
 	}
 	a.verified = metrics.requests.WithLabelValues(appID, "verified")
 	return a, nil
+}
+
+// publisherOf is store's change-event publisher, or nil for a store whose
+// changes only this process sees (memory).
+func publisherOf(store session.Store) auth.Publisher {
+	if events, ok := store.(session.Broadcaster); ok {
+		return events
+	}
+	return nil
 }
 
 // release gives back what the account acquired; it copes with an account

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"slices"
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
@@ -53,6 +54,54 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // Unknown and repeated subdirectives are errors; public and require_phone
 // may repeat and accumulate.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	err := parseBlock(d, "wxauth", &h.Settings, []string{"public", "require_phone"}, func(name string) (bool, error) {
+		switch name {
+		case "apps":
+			return true, argsArg(d, &h.Apps)
+		case "app_id":
+			return true, oneArg(d, &h.AppID)
+		case "app_secret":
+			return true, oneArg(d, &h.AppSecret)
+		case "login_path":
+			return true, oneArg(d, &h.LoginPath)
+		case "phone_path":
+			return true, oneArg(d, &h.PhonePath)
+		case "profile_path":
+			return true, oneArg(d, &h.ProfilePath)
+		case "logout_path":
+			return true, oneArg(d, &h.LogoutPath)
+		case "log_openids":
+			h.LogOpenIDs = true
+			if d.NextArg() {
+				return true, d.ArgErr()
+			}
+			return true, nil
+		case "login_rate_limit":
+			return true, h.parseRateLimit(d)
+		case "headers":
+			var err error
+			h.Headers, err = parseHeaders(d)
+			return true, err
+		case "public":
+			return true, pathsArg(d, &h.Public)
+		case "require_phone":
+			return true, pathsArg(d, &h.RequirePhone)
+		}
+		return false, nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := h.check(); err != nil {
+		return d.Err(err.Error())
+	}
+	return nil
+}
+
+// parseBlock reads the block of the directive at d: each subdirective once
+// (those in repeatable as often as given), handled by sub when it knows the
+// name, else as one of the Settings into s. Anything else is an error.
+func parseBlock(d *caddyfile.Dispenser, directive string, s *Settings, repeatable []string, sub func(name string) (bool, error)) error {
 	d.Next() // the directive name
 	if d.NextArg() {
 		return d.ArgErr()
@@ -60,57 +109,30 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	seen := map[string]bool{}
 	for d.NextBlock(0) {
 		name := d.Val()
-		if seen[name] && name != "public" && name != "require_phone" {
-			return d.Errf("wxauth: %s given twice", name)
+		if seen[name] && !slices.Contains(repeatable, name) {
+			return d.Errf("%s: %s given twice", directive, name)
 		}
 		seen[name] = true
-		var err error
-		switch name {
-		case "apps":
-			h.Apps = d.RemainingArgs()
-			if len(h.Apps) == 0 {
-				return d.ArgErr()
-			}
-		case "app_id":
-			err = oneArg(d, &h.AppID)
-		case "app_secret":
-			err = oneArg(d, &h.AppSecret)
-		case "login_path":
-			err = oneArg(d, &h.LoginPath)
-		case "phone_path":
-			err = oneArg(d, &h.PhonePath)
-		case "profile_path":
-			err = oneArg(d, &h.ProfilePath)
-		case "logout_path":
-			err = oneArg(d, &h.LogoutPath)
-		case "log_openids":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			h.LogOpenIDs = true
-		case "login_rate_limit":
-			err = h.parseRateLimit(d)
-		case "headers":
-			h.Headers, err = parseHeaders(d)
-		case "public":
-			err = pathsArg(d, &h.Public)
-		case "require_phone":
-			err = pathsArg(d, &h.RequirePhone)
-		default:
-			var known bool
-			if known, err = parseSetting(d, name, &h.Settings); !known {
-				return d.Errf("wxauth: unknown subdirective %q", name)
+		known, err := sub(name)
+		if !known {
+			if known, err = parseSetting(d, name, s); !known {
+				return d.Errf("%s: unknown subdirective %q", directive, name)
 			}
 		}
 		if err != nil {
 			return err
 		}
 	}
-	if h.Store != nil && h.Store.Type == "" {
-		h.Store.Type = "memory"
+	if s.Store != nil && s.Store.Type == "" {
+		s.Store.Type = "memory"
 	}
-	if err := h.check(); err != nil {
-		return d.Err(err.Error())
+	return nil
+}
+
+// argsArg reads one or more arguments into dst.
+func argsArg(d *caddyfile.Dispenser, dst *[]string) error {
+	if *dst = d.RemainingArgs(); len(*dst) == 0 {
+		return d.ArgErr()
 	}
 	return nil
 }

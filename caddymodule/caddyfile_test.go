@@ -128,3 +128,27 @@ func TestCaddyfilesAdaptToTheirGoldenJSON(t *testing.T) {
 		})
 	}
 }
+
+func TestEveryBadWxapiBlockFailsWithAMessageNamingTheMistake(t *testing.T) {
+	for _, tc := range []struct {
+		name, body, want string
+	}{
+		{"no account", "allow /wxa/*", "name the account"},
+		{"app and the inline form", "app shop\napp_id wx1\napp_secret s", "use either app"},
+		{"an inline form without a secret", "app_id wx1", "app_secret is required"},
+		{"a bad CIDR", "app shop\nallow_from 10.0.0.0/33", `allow_from "10.0.0.0/33" is not a CIDR`},
+		{"a relative allow path", "app shop\nallow wxa/*", `allow path "wxa/*" must start with /`},
+		{"a bad max_body", "app shop\nmax_body lots", `max_body: bad size "lots"`},
+		{"max_body given twice", "app shop\nmax_body 1MiB\nmax_body 2MiB", "max_body given twice"},
+		{"an unknown subdirective", "app shop\nupstream x", `unknown subdirective "upstream"`},
+		{"apps without names", "app shop\napps", "wrong argument count"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var h WxAPI
+			err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("wxapi {\n" + tc.body + "\n}"))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v does not say %q", err, tc.want)
+			}
+		})
+	}
+}

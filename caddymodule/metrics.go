@@ -20,6 +20,7 @@ var metrics = struct {
 	wechatLatency *prometheus.HistogramVec
 	tokenFetches  *prometheus.CounterVec
 	apiCalls      *prometheus.CounterVec
+	eventsUp      *prometheus.GaugeVec
 	apiLatency    *prometheus.HistogramVec
 	// requests' children, resolved once: the hot path only increments.
 	// Verified requests count under their account (account.verified).
@@ -63,11 +64,15 @@ func initMetrics(registry *prometheus.Registry) error {
 			Help:    "Duration of calls through wxapi by account and path.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
 		}, []string{"app_id", "path"})
+		metrics.eventsUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: sub, Name: "events_subscribed",
+			Help: "1 while this instance receives the change events of other instances sharing the Redis store (by account), 0 while it falls back to cache_ttl re-reads.",
+		}, []string{"app_id"})
 		metrics.public = metrics.requests.WithLabelValues("", "public")
 		metrics.rejected = metrics.requests.WithLabelValues("", "rejected")
 	})
 	for _, c := range []prometheus.Collector{metrics.logins, metrics.phones, metrics.requests,
-		metrics.wechatCalls, metrics.wechatLatency, metrics.tokenFetches, metrics.apiCalls, metrics.apiLatency} {
+		metrics.wechatCalls, metrics.wechatLatency, metrics.tokenFetches, metrics.apiCalls, metrics.apiLatency, metrics.eventsUp} {
 		if err := registry.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
 			return err
 		}

@@ -1,11 +1,13 @@
 package caddymodule
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 
 	"github.com/wxauth/caddy-wxauth/auth"
 	"github.com/wxauth/caddy-wxauth/session"
@@ -115,32 +117,72 @@ func acquireKeyring(store *pooledStore, prefix string, ttl time.Duration) (*pool
 
 // caches holds one auth.Caches per store and key prefix across config
 // reloads: a reload neither checks every token's signature again nor
-// forgets a revocation the store has lost.
+// forgets a revocation the store has lost. On a store that carries change
+// events (Redis), the pooled caches also hold the subscription to the
+// account's events: one per store and account, whatever the reloads.
 var caches = caddy.NewUsagePool()
 
 // pooledCaches is an auth.Caches held in the caches pool.
 type pooledCaches struct {
 	*auth.Caches
-	key string
+	key         string
+	unsubscribe func() // nil without events
 }
 
-// Destruct has nothing to release: the caches are garbage once unused.
-func (*pooledCaches) Destruct() error { return nil }
+// Destruct ends the subscription, if any, once no handler uses the caches.
+func (c *pooledCaches) Destruct() error {
+	if c.unsubscribe != nil {
+		c.unsubscribe()
+	}
+	return nil
+}
 
 func (c *pooledCaches) release() error {
 	_, err := caches.Delete(c.key)
 	return err
 }
 
-// acquireCaches returns the pooled caches of the account whose keys are
-// under prefix in store.
-func acquireCaches(store *pooledStore, prefix string) (*pooledCaches, error) {
-	key := store.key + "|" + prefix
+// acquireCaches returns the pooled caches of the account appID whose keys
+// are under prefix in store and whose tokens verify with signingKeys (an id
+// of the key material), subscribed to its change events when the store
+// carries them.
+func acquireCaches(store *pooledStore, prefix, signingKeys, appID string, logger *zap.Logger) (*pooledCaches, error) {
+	key := store.key + "|" + prefix + "|" + signingKeys
 	v, _, err := caches.LoadOrNew(key, func() (caddy.Destructor, error) {
-		return &pooledCaches{Caches: auth.NewCaches(0), key: key}, nil
+		c := &pooledCaches{Caches: auth.NewCaches(0), key: key}
+		if events, ok := store.Store.(session.Broadcaster); ok {
+			c.unsubscribe = subscribe(events, auth.EventsChannel(prefix), c.Caches, appID, logger)
+		}
+		return c, nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return v.(*pooledCaches), nil
+}
+
+// subscribe feeds the account's change events to caches until the returned
+// func is called, and makes their state visible: the events_subscribed
+// gauge, and one Warn line per outage (cache_ttl re-reads stand in while it
+// lasts).
+func subscribe(events session.Broadcaster, channel string, caches *auth.Caches, appID string, logger *zap.Logger) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	gauge := metrics.eventsUp.WithLabelValues(appID)
+	wait := events.Subscribe(ctx, channel, caches.Apply, func(up bool) {
+		caches.SetLive(up)
+		if up {
+			gauge.Set(1)
+			logger.Info("change events from other instances flow; cached token state dropped", zap.String("app_id", appID))
+			return
+		}
+		gauge.Set(0)
+		if ctx.Err() == nil {
+			logger.Warn("change events from other instances stopped: re-reading cached token state every cache_ttl until they are back",
+				zap.String("app_id", appID))
+		}
+	})
+	return func() {
+		cancel()
+		wait()
+	}
 }

@@ -122,12 +122,12 @@ func (h *WxAPI) Provision(ctx caddy.Context) error {
 		}
 		accounts = append(accounts, more...)
 	}
-	h.proxy = &wxapi.Proxy{BaseURL: accounts[0].settings.APIBase, HTTPClient: wxapiClient, MaxBody: h.MaxBody}
+	h.proxy = &wxapi.Proxy{HTTPClient: wxapiClient, MaxBody: h.MaxBody}
 	if h.proxy.MaxBody == 0 {
 		h.proxy.MaxBody = defaultMaxBody
 	}
 	for _, acc := range accounts {
-		h.proxy.Accounts = append(h.proxy.Accounts, &wxapi.Account{AppID: acc.appID, AppSecret: acc.secret, Tokens: acc.tokens})
+		h.proxy.Accounts = append(h.proxy.Accounts, &wxapi.Account{AppID: acc.appID, BaseURL: acc.settings.APIBase, AppSecret: acc.secret, Tokens: acc.tokens})
 	}
 	return nil
 }

@@ -29,62 +29,47 @@ func init() {
 //	    max_body   <size>              # default 10MiB
 //	}
 func (h *WxAPI) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // the directive name
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	seen := map[string]bool{}
-	for d.NextBlock(0) {
-		name := d.Val()
-		if seen[name] && name != "allow" && name != "allow_from" {
-			return d.Errf("wxapi: %s given twice", name)
-		}
-		seen[name] = true
-		var err error
+	err := parseBlock(d, "wxapi", &h.Settings, []string{"allow", "allow_from"}, func(name string) (bool, error) {
 		switch name {
 		case "app":
-			err = oneArg(d, &h.App)
+			return true, oneArg(d, &h.App)
 		case "apps":
-			if h.Apps = d.RemainingArgs(); len(h.Apps) == 0 {
-				return d.ArgErr()
-			}
+			return true, argsArg(d, &h.Apps)
 		case "app_id":
-			err = oneArg(d, &h.AppID)
+			return true, oneArg(d, &h.AppID)
 		case "app_secret":
-			err = oneArg(d, &h.AppSecret)
+			return true, oneArg(d, &h.AppSecret)
 		case "allow":
-			err = pathsArg(d, &h.Allow)
+			return true, pathsArg(d, &h.Allow)
 		case "allow_from":
-			args := d.RemainingArgs()
-			if len(args) == 0 {
-				return d.ArgErr()
-			}
-			h.AllowFrom = append(h.AllowFrom, args...)
+			var cidrs []string
+			err := argsArg(d, &cidrs)
+			h.AllowFrom = append(h.AllowFrom, cidrs...)
+			return true, err
 		case "max_body":
-			var size string
-			if err = oneArg(d, &size); err == nil {
-				n, perr := humanize.ParseBytes(size)
-				if perr != nil || n == 0 || n > 1<<40 {
-					return d.Errf("wxapi: max_body: bad size %q (e.g. 10MiB)", size)
-				}
-				h.MaxBody = int64(n)
-			}
-		default:
-			var known bool
-			if known, err = parseSetting(d, name, &h.Settings); !known {
-				return d.Errf("wxapi: unknown subdirective %q", name)
-			}
+			return true, h.parseMaxBody(d)
 		}
-		if err != nil {
-			return err
-		}
-	}
-	if h.Store != nil && h.Store.Type == "" {
-		h.Store.Type = "memory"
+		return false, nil
+	})
+	if err != nil {
+		return err
 	}
 	if err := h.Validate(); err != nil {
 		return d.Err(err.Error())
 	}
+	return nil
+}
+
+func (h *WxAPI) parseMaxBody(d *caddyfile.Dispenser) error {
+	var size string
+	if err := oneArg(d, &size); err != nil {
+		return err
+	}
+	n, err := humanize.ParseBytes(size)
+	if err != nil || n == 0 || n > 1<<40 {
+		return d.Errf("wxapi: max_body: bad size %q (e.g. 10MiB)", size)
+	}
+	h.MaxBody = int64(n)
 	return nil
 }
 

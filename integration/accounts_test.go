@@ -42,13 +42,28 @@ func (c *company) start(t *testing.T, sites ...string) []string {
 	t.Helper()
 	admin := proctest.FreePort(t)
 	var b strings.Builder
-	fmt.Fprintf(&b, `{
-	admin 127.0.0.1:%d
-	auto_https off
-	persist_config off
-	storage file_system %s
-	wxauth {
+	fmt.Fprintf(&b, "{\n\tadmin 127.0.0.1:%d\n\tauto_https off\n\tpersist_config off\n\tstorage file_system %s\n%s}\n",
+		admin, t.TempDir(), c.globalBlock(t, ""))
+	var urls []string
+	for _, body := range sites {
+		port := proctest.FreePort(t)
+		urls = append(urls, fmt.Sprintf("http://127.0.0.1:%d", port))
+		fmt.Fprintf(&b, "\nhttp://127.0.0.1:%d {\n\twxauth {\n\t\t%s\n\t}\n\treverse_proxy %s\n}\n",
+			port, body, strings.TrimPrefix(c.upstream.URL, "http://"))
+	}
+	proc := runCaddyProcess(t, b.String(), urls[0]+"/wx/.well-known/jwks.json")
+	t.Cleanup(proc.Stop)
+	return urls
+}
+
+// globalBlock is the wxauth global option holding the company's two mini
+// programs, with extra settings; their secrets come from the environment.
+func (c *company) globalBlock(t *testing.T, extra string) string {
+	t.Setenv("SHOP_SECRET", shopSecret)
+	t.Setenv("GAME_SECRET", gameSecret)
+	return fmt.Sprintf(`	wxauth {
 		api_base %s
+		%s
 		miniprogram shop {
 			app_id %s
 			app_secret {env.SHOP_SECRET}
@@ -58,20 +73,7 @@ func (c *company) start(t *testing.T, sites ...string) []string {
 			app_secret {env.GAME_SECRET}
 		}
 	}
-}
-`, admin, t.TempDir(), c.wechat.URL, shopAppID, gameAppID)
-	var urls []string
-	for _, body := range sites {
-		port := proctest.FreePort(t)
-		urls = append(urls, fmt.Sprintf("http://127.0.0.1:%d", port))
-		fmt.Fprintf(&b, "\nhttp://127.0.0.1:%d {\n\twxauth {\n\t\t%s\n\t}\n\treverse_proxy %s\n}\n",
-			port, body, strings.TrimPrefix(c.upstream.URL, "http://"))
-	}
-	t.Setenv("SHOP_SECRET", shopSecret)
-	t.Setenv("GAME_SECRET", gameSecret)
-	proc := runCaddyProcess(t, b.String(), urls[0]+"/wx/.well-known/jwks.json")
-	t.Cleanup(proc.Stop)
-	return urls
+`, c.wechat.URL, extra, shopAppID, gameAppID)
 }
 
 // loginAs logs user in to site as the mini program appID, naming it with

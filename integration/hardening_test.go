@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -82,19 +79,6 @@ func runCaddyProcess(t *testing.T, caddyfile, readyURL string) *proctest.Process
 	p := startCaddyProcess(t, caddyfile)
 	p.WaitOK(t, readyURL)
 	return p
-}
-
-// startCaddyProcess runs caddyfile and returns at once.
-func startCaddyProcess(t *testing.T, caddyfile string) *proctest.Process {
-	t.Helper()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(path, []byte(caddyfile), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(caddyBin, "run", "--config", path, "--adapter", "caddyfile")
-	cmd.Env = append(os.Environ(), "WX_SECRET="+testSecret, "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
-	return proctest.Start(t, "caddy", cmd)
 }
 
 func TestCaddyStartsAndValidatesWithRedisDownAndServesOnceItIsBack(t *testing.T) {

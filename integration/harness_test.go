@@ -124,6 +124,18 @@ http://127.0.0.1:%d {
 
 func runCaddy(t testing.TB, caddyfile string, port, admin int) *caddy {
 	t.Helper()
+	c := &caddy{
+		URL:     fmt.Sprintf("http://127.0.0.1:%d", port),
+		Admin:   fmt.Sprintf("http://127.0.0.1:%d", admin),
+		Process: startCaddyProcess(t, caddyfile),
+	}
+	c.WaitOK(t, c.URL+"/wx/.well-known/jwks.json")
+	return c
+}
+
+// startCaddyProcess runs caddyfile and returns at once.
+func startCaddyProcess(t testing.TB, caddyfile string) *proctest.Process {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(path, []byte(caddyfile), 0o600); err != nil {
@@ -131,13 +143,7 @@ func runCaddy(t testing.TB, caddyfile string, port, admin int) *caddy {
 	}
 	cmd := exec.Command(caddyBin, "run", "--config", path, "--adapter", "caddyfile")
 	cmd.Env = append(os.Environ(), "WX_SECRET="+testSecret, "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
-	c := &caddy{
-		URL:     fmt.Sprintf("http://127.0.0.1:%d", port),
-		Admin:   fmt.Sprintf("http://127.0.0.1:%d", admin),
-		Process: proctest.Start(t, "caddy", cmd),
-	}
-	c.WaitOK(t, c.URL+"/wx/.well-known/jwks.json")
-	return c
+	return proctest.Start(t, "caddy", cmd)
 }
 
 // logMarkers numbers logSoFar's requests, so each is told apart in the log.

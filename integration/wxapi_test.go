@@ -22,33 +22,8 @@ func (c *company) startWxapi(t *testing.T, global, body string) string {
 	t.Helper()
 	port := proctest.FreePort(t)
 	site := fmt.Sprintf("http://127.0.0.1:%d", port)
-	config := fmt.Sprintf(`{
-	admin off
-	auto_https off
-	persist_config off
-	debug
-	wxauth {
-		api_base %s
-		%s
-		miniprogram shop {
-			app_id %s
-			app_secret {env.SHOP_SECRET}
-		}
-		miniprogram game {
-			app_id %s
-			app_secret {env.GAME_SECRET}
-		}
-	}
-}
-
-%s {
-	wxapi {
-		%s
-	}
-}
-`, c.wechat.URL, global, shopAppID, gameAppID, site, body)
-	t.Setenv("SHOP_SECRET", shopSecret)
-	t.Setenv("GAME_SECRET", gameSecret)
+	config := fmt.Sprintf("{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n\tdebug\n%s}\n\n%s {\n\twxapi {\n\t\t%s\n\t}\n}\n",
+		c.globalBlock(t, global), site, body)
 	c.wxapiLogs = startCaddyProcess(t, config)
 	c.wxapiLogs.WaitListening(t, strings.TrimPrefix(site, "http://"), 30*time.Second)
 	return site
