@@ -99,15 +99,18 @@ func TestEveryCaddyfileSnippetInTheReadmesIsCaddyFmtClean(t *testing.T) {
 	}
 }
 
-// localCaddyfiles are the Caddyfiles meant for this machine only. The docker
-// example's listens on every interface of its container, which publishing
-// a port needs; compose.yaml publishes it on the host's loopback.
+// localCaddyfiles are the Caddyfiles meant for this machine only, and the
+// cloudrun-migration one, which listens on loopback unless its compose.yaml
+// says otherwise (LISTEN_HOST). The docker example's listens on every
+// interface of its container, which publishing a port needs; compose.yaml
+// publishes it on the host's loopback.
 var localCaddyfiles = []string{
 	"../Caddyfile",
 	"legacy-upstreams/Caddyfile",
 	"cluster/Caddyfile.a",
 	"cluster/Caddyfile.b",
 	"cluster/Caddyfile.lb",
+	"cloudrun-migration/Caddyfile",
 }
 
 // adapted is the part of `caddy adapt` output these tests read.

@@ -42,6 +42,11 @@ var readmePlans = []readmePlan{
 		}},
 		{first: "curl 'http://127.0.0.1:9090/mock/code?user=alice' ", tools: []string{"curl", "sed"}},
 	}},
+	{file: "cloudrun-migration/README.md", dir: "cloudrun-migration", redis: true, blocks: []blockPlan{
+		{first: "docker compose up --build -d", tools: []string{"node", "jq", "curl"},
+			notHere: "no Docker engine where tests run, and its images come from the internet: the docker compose lines are left out, and the test starts the services compose.yaml would (Redis, wxmock, node server.js, Caddy with this Caddyfile) as processes",
+			skip:    "docker compose ", standIn: cloudRunStandIn},
+	}},
 	{file: "cluster/README.md", dir: "..", redis: true, blocks: []blockPlan{
 		{first: "examples/cluster/run.sh ", tools: []string{"bash", "curl", "go"}},
 	}},
@@ -55,12 +60,13 @@ var readmePlans = []readmePlan{
 		{first: "make -C ../.. build ", tools: []string{"make", "go", "php-cgi", "node", "python3"}, serve: &serve{
 			ready: []string{"http://127.0.0.1:8092/wx/.well-known/jwks.json", "http://127.0.0.1:9090/mock/stats",
 				"127.0.0.1:9000", "127.0.0.1:3000", "127.0.0.1:5000"},
-			ports: []string{"127.0.0.1:8091", "127.0.0.1:8092", "127.0.0.1:8093", "127.0.0.1:9090",
+			ports: []string{"127.0.0.1:8091", "127.0.0.1:8092", "127.0.0.1:8093", "127.0.0.1:8094", "127.0.0.1:9090",
 				"127.0.0.1:9000", "127.0.0.1:3000", "127.0.0.1:5000"},
 			// The README stops the background jobs with kill %1 …, which
 			// is for the user's interactive shell; the test kills them.
 		}},
 		{first: "code=$(curl ", tools: []string{"curl", "jq"}},
+		{first: "curl -X POST ", tools: []string{"curl", "jq"}},
 	}},
 }
 
@@ -321,8 +327,9 @@ func (s step) matches(printed string) bool {
 
 // readmeEnv is the environment of a README's commands: this one without
 // the variables the READMEs, scripts and Caddyfiles read (a newcomer has
-// none of them set), with Caddy's data and autosaved config in a temporary
-// directory and Go's settings file where it was.
+// none of them set), with Caddy's data and autosaved config, and temporary
+// files (the legacy PHP code's token cache), in a temporary directory, and
+// Go's settings file where it was.
 func readmeEnv(t *testing.T) []string {
 	t.Helper()
 	goenv, err := exec.Command("go", "env", "GOENV").Output()
@@ -338,17 +345,17 @@ func readmeEnv(t *testing.T) []string {
 		env = append(env, kv)
 	}
 	dir := t.TempDir()
-	return append(env, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir, "GOENV="+strings.TrimSpace(string(goenv)))
+	return append(env, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir, "TMPDIR="+dir, "GOENV="+strings.TrimSpace(string(goenv)))
 }
 
 func readByExamples(name string) bool {
-	for _, prefix := range []string{"WX_", "WXAUTH_", "WXMOCK_", "REDIS_", "CADDY_", "INSTANCE_", "PHP_", "NODE_", "PYTHON_", "APP_"} {
+	for _, prefix := range []string{"WX_", "WXAUTH_", "WXMOCK_", "WXAPI_", "REDIS_", "CADDY_", "INSTANCE_", "PHP_", "NODE_", "PYTHON_", "APP_"} {
 		if strings.HasPrefix(name, prefix) {
 			return true
 		}
 	}
 	switch name {
-	case "LB_ADDR", "PORT", "HOST", "VERBOSE", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "GOENV":
+	case "LB_ADDR", "PORT", "HOST", "VERBOSE", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "TMPDIR", "GOENV", "LISTEN_HOST", "API_PORT", "API_WEIXIN_QQ_COM":
 		return true
 	}
 	return false
@@ -541,4 +548,48 @@ func dockerStandIn(t *testing.T, env []string) {
 		"WX_API_BASE=http://127.0.0.1:9090", "APP_UPSTREAM="+app)
 	p := startProcess(t, "caddy (compose service caddy)", caddy)
 	p.WaitOK(t, "http://127.0.0.1:8080/health")
+}
+
+// cloudRunStandIn starts, as processes, what cloudrun-migration/compose.yaml
+// runs in containers: Redis (the test's), wxmock published on
+// 127.0.0.1:9090, node server.js, and the Caddy built here with that
+// Caddyfile's API on :8080. In place of compose's extra_hosts (and Caddy's
+// port 80), a Node preload sends the backend's connections to
+// api.weixin.qq.com:80 to the wxapi site's port here; server.js is run as
+// it is.
+func cloudRunStandIn(t *testing.T, env []string) {
+	t.Helper()
+	for _, addr := range []string{"127.0.0.1:9090", "127.0.0.1:8080"} {
+		if proctest.Listening(addr) {
+			t.Fatalf("cloudrun-migration/README.md needs %s, where something listens already", addr)
+		}
+	}
+	// Registered first, so it runs after the processes are stopped: the
+	// next README wants these ports.
+	t.Cleanup(func() {
+		waitClosed("127.0.0.1:9090", 10*time.Second)
+		waitClosed("127.0.0.1:8080", 10*time.Second)
+	})
+	mock := exec.Command(wxmockBin, "-listen", "127.0.0.1:9090")
+	mock.Env = env
+	startProcess(t, "wxmock (compose service wxmock)", mock).WaitOK(t, "http://127.0.0.1:9090/mock/stats")
+
+	wxapiPort, appPort := proctest.FreePort(t), proctest.FreePort(t)
+	node := exec.Command("node", "-r", "../testdata/api_weixin_qq_com.js", "server.js")
+	node.Dir = "cloudrun-migration"
+	node.Env = append(env, "HOST=127.0.0.1", fmt.Sprintf("PORT=%d", appPort),
+		fmt.Sprintf("API_WEIXIN_QQ_COM=127.0.0.1:%d", wxapiPort))
+	startProcess(t, "node (compose service app)", node).WaitListening(t, fmt.Sprintf("127.0.0.1:%d", appPort), 15*time.Second)
+
+	caddy := exec.Command(caddyBin, "run", "--config", "Caddyfile", "--adapter", "caddyfile")
+	caddy.Dir = "cloudrun-migration"
+	// compose.yaml's environment for the caddy service, with the other
+	// services' addresses as they are here and Caddy on loopback (the
+	// Caddyfile's default). Its own key prefix and admin port keep it from
+	// anything else using the same Redis or port 2019.
+	caddy.Env = append(env, "WX_APPID=wx0123456789abcdef", "WX_SECRET=wxmock-demo-secret",
+		"WX_API_BASE=http://127.0.0.1:9090", fmt.Sprintf("WXAPI_PORT=%d", wxapiPort),
+		fmt.Sprintf("APP_UPSTREAM=127.0.0.1:%d", appPort), "WXAUTH_KEY_PREFIX="+redistest.Prefix(t),
+		fmt.Sprintf("CADDY_ADMIN=127.0.0.1:%d", proctest.FreePort(t)))
+	startProcess(t, "caddy (compose service caddy)", caddy).WaitOK(t, "http://127.0.0.1:8080/wx/.well-known/jwks.json")
 }
