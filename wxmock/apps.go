@@ -29,6 +29,7 @@ type AppHandle struct {
 	lastForced time.Time           // last forced stable_token refresh
 	fetches    map[string]int      // successful token answers, by endpoint
 	issued     map[string]int      // distinct tokens minted, by endpoint
+	oauthNext  []nextLogin         // who the next authorize pages log in, first first
 }
 
 // AppID returns the app's AppID.

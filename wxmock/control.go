@@ -15,6 +15,8 @@ import (
 func (s *Server) registerControl() {
 	s.mux.Handle("/mock/code", control(http.MethodGet, s.ctlCode))
 	s.mux.Handle("/mock/phonecode", control(http.MethodGet, s.ctlPhoneCode))
+	s.mux.Handle("/mock/oauth/next", control(http.MethodPost, s.ctlOAuthNext))
+	s.mux.Handle("/mock/oauth/code", control(http.MethodGet, s.ctlOAuthCode))
 	s.mux.Handle("/mock/fail", control(http.MethodPost, s.ctlFail))
 	s.mux.Handle("/mock/invalidate_tokens", control(http.MethodPost, s.ctlInvalidateTokens))
 	s.mux.Handle("/mock/encrypted_phone", control(http.MethodGet, s.ctlEncryptedPhone))
@@ -115,6 +117,56 @@ func (s *Server) ctlPhoneCode(r *http.Request) (any, *controlError) {
 		return nil, badRequest("country_code must be 1 to 4 digits, like 86")
 	}
 	return codeResponse{Code: a.PhoneCodeWithCountry(user, phone, cc), OpenID: a.OpenID(user)}, nil
+}
+
+// POST /mock/oauth/next?user=U[&snapshot=1][&appid=A]: queue U for the
+// app's next authorize page; answers the openid the exchange will give.
+func (s *Server) ctlOAuthNext(r *http.Request) (any, *controlError) {
+	a, cerr := s.appOf(r)
+	if cerr != nil {
+		return nil, cerr
+	}
+	q := r.URL.Query()
+	user := q.Get("user")
+	if user == "" {
+		return nil, badRequest("user is required")
+	}
+	snapshot, ok := parseFlag(q.Get("snapshot"))
+	if !ok {
+		return nil, badRequest("snapshot must be 1, 0, true or false")
+	}
+	if snapshot {
+		return map[string]string{"openid": a.NextOAuthSnapshot(user)}, nil
+	}
+	return map[string]string{"openid": a.NextOAuthUser(user)}, nil
+}
+
+// GET /mock/oauth/code?user=U&scope=S[&appid=A]
+func (s *Server) ctlOAuthCode(r *http.Request) (any, *controlError) {
+	a, cerr := s.appOf(r)
+	if cerr != nil {
+		return nil, cerr
+	}
+	q := r.URL.Query()
+	user, scope := q.Get("user"), q.Get("scope")
+	switch {
+	case user == "":
+		return nil, badRequest("user is required")
+	case scope != ScopeBase && scope != ScopeUserInfo && scope != ScopeLogin:
+		return nil, badRequest("scope must be " + ScopeBase + ", " + ScopeUserInfo + " or " + ScopeLogin)
+	}
+	return codeResponse{Code: a.OAuthCode(user, scope), OpenID: a.OpenID(user)}, nil
+}
+
+// parseFlag reads a boolean query parameter; absent is false.
+func parseFlag(v string) (value, ok bool) {
+	switch v {
+	case "", "0", "false":
+		return false, true
+	case "1", "true":
+		return true, true
+	}
+	return false, false
 }
 
 func isDigits(v string) bool {

@@ -2,8 +2,11 @@
 // calls, for tests and offline development. WeChat has no sandbox for these
 // APIs; wxmock stands in for https://api.weixin.qq.com and lets a test play the
 // user's phone, too: it mints the codes wx.login and the getPhoneNumber button
-// would hand the mini program, and the legacy encrypted open data. One fake
-// serves any number of apps (AppIDs), as WeChat does.
+// would hand the mini program, and the legacy encrypted open data. It also
+// plays WeChat's web OAuth for official accounts (公众号网页授权) and websites
+// (QR code login): the authorize pages of https://open.weixin.qq.com, which
+// consent at once for a user the test picks, and the code exchange and
+// profile APIs. One fake serves any number of apps (AppIDs), as WeChat does.
 //
 // It follows WeChat's documented behaviour — paths, parameters, JSON field
 // names, error codes, code and token lifetimes — and nothing of any client,
@@ -44,8 +47,17 @@
 //	shop.OpenID("alice")                     // differs from wx.OpenID("alice")
 //	wx.Stats().Apps["wxfedcba9876543210"].TokenFetches["stable_token"]
 //
-// Config.Now takes a clock, so tests can expire codes (5 minutes) and
-// access_tokens (Config.TokenTTL, default 7200 s) without sleeping.
+// For web OAuth, point the client's authorize base (open.weixin.qq.com) and
+// API base (api.weixin.qq.com) both at srv.URL:
+//
+//	wx.NextOAuthUser("bob")                  // the next authorize page logs in bob
+//	// ... the browser follows /connect/oauth2/authorize?… → 302 callback?code=…&state=…
+//	wx.NextOAuthSnapshot("carol")            // then a snapshot-page visitor: is_snapshotuser 1
+//	code := wx.OAuthCode("bob", wxmock.ScopeUserInfo) // a callback's code, without the page
+//
+// Config.Now takes a clock, so tests can expire codes (5 minutes; 10 for
+// website logins) and access_tokens (Config.TokenTTL, default 7200 s)
+// without sleeping.
 //
 // # Stand-alone
 //
@@ -62,11 +74,18 @@
 //
 //	curl 'localhost:9090/mock/code?user=alice&appid=wxB'
 //
+// A web login, with the plugin's oauth_base set to the fake:
+//
+//	curl -X POST 'localhost:9090/mock/oauth/next?user=bob'
+//	curl -i 'localhost:9090/connect/oauth2/authorize?appid=wx0123456789abcdef&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&response_type=code&scope=snsapi_userinfo&state=xyz'
+//	→ 302 Location: https://app.example/cb?code=…&state=xyz
+//
 // # WeChat APIs
 //
 // All answer HTTP 200 with a JSON body, labelled as WeChat labels it:
-// text/plain from jscode2session (successes and errors alike), application/json
-// from the others — except getwxacodeunlimit, whose success is the image
+// text/plain from the /sns/ APIs — jscode2session, sns/oauth2/access_token,
+// sns/userinfo — (successes and errors alike), application/json from the
+// others — except getwxacodeunlimit, whose success is the image
 // itself (image/jpeg) and whose errors are JSON as usual. Failures are {"errcode":N,"errmsg":…} with errmsgs shaped
 // like the real ones, each with a fresh request id whose first group is the
 // answer's Unix time in hex:
@@ -191,6 +210,86 @@
 //
 // Any other path answers HTTP 404 with {"errcode":404,"errmsg":…}.
 //
+// # Web OAuth
+//
+// Official accounts (developers.weixin.qq.com/doc/offiaccount/OA_Web_Apps/Wechat_webpage_authorization.html)
+// and websites (…/doc/oplatform/Website_App/WeChat_Login/Wechat_Login.html)
+// log users in with an authorize page on open.weixin.qq.com and two APIs on
+// api.weixin.qq.com; the fake serves all four under its own base. Any app it
+// serves may use either page.
+//
+// GET /connect/oauth2/authorize?appid=&redirect_uri=&response_type=code
+// &scope=snsapi_base|snsapi_userinfo&state= (the official account's page;
+// WeChat's URL ends in #wechat_redirect, which never reaches a server): a
+// real user would consent inside WeChat; the fake answers 302 at once to
+// redirect_uri?code=CODE&state=STATE — code and state appended to the query
+// redirect_uri has, before its fragment; state empty when none was given. The
+// code is single-use and lives 5 minutes. Refusals are WeChat's error page
+// (HTTP 200, text/html, "Oops! Something went wrong:(" over the message),
+// never a redirect; it shows the docs' error codes: 10012, 10011, 10010 for
+// a missing appid, redirect_uri or scope; 10003 redirect_uri域名与后台配置不一致
+// for an AppID the fake does not serve (WeChat has no code of its own for
+// that) and for a redirect_uri that is not an absolute http(s) URL or not on
+// Config.OAuthDomains; 10005 for a scope other than the two (snsapi_login
+// included). The page says 该链接无法访问, without a code, when response_type is
+// not code, when appid, redirect_uri, response_type, scope and state are out
+// of that order (WeChat matches the link against a strict pattern; other
+// parameters may stand anywhere) or when state breaks the documented rule
+// (a-zA-Z0-9, at most 128 bytes). The fake's own header X-Wxmock-Errcode
+// repeats the code shown, and a line "wxmock: …" says why.
+//
+// GET /connect/qrconnect?appid=&redirect_uri=&response_type=code
+// &scope=snsapi_login&state= (the website's QR login page; the fake plays the
+// user who scans and confirms): the same 302; the code lives 10 minutes
+// ("code的超时时间为10分钟"), state comes back whatever its characters. Its error
+// page shows no codes: "Scope 参数错误或没有 Scope 权限" for any scope but
+// snsapi_login, "redirect_uri 参数错误" for a redirect_uri missing, not an
+// absolute http(s) URL or off Config.OAuthDomains, 该链接无法访问 for a missing
+// or unknown AppID or a response_type other than code.
+//
+// Who logs in: the user named by mock_user=U on the authorize URL (the
+// fake's own parameter; mock_snapshot=1 makes it a snapshot login); else
+// the first user queued for that app with NextOAuthUser or
+// NextOAuthSnapshot (or POST /mock/oauth/next), each consumed by one
+// successful page; else DefaultOAuthUser, "alice". A browser test cannot add
+// mock_user to a URL the code under test builds, so it queues. Refused
+// requests and injected faults consume nobody.
+//
+// A snapshot login is WeChat's 快照页 visitor: a shared page asked for
+// snsapi_userinfo where WeChat does not allow it, and "开发者在快照页内所获取的头
+// 像、昵称、openId、unionId 均为虚拟账号数据". Its exchange answers
+// "is_snapshotuser":1 and a virtual openid (SnapshotOpenID(user), not
+// OpenID(user)), its unionid and profile are virtual too ("微信用户", grey
+// avatar). qrconnect has no snapshot mode and logs the user in normally.
+//
+// GET /sns/oauth2/access_token?appid=&secret=&code=&grant_type=authorization_code:
+// {"access_token","expires_in","refresh_token","openid","scope"} plus
+// "is_snapshotuser":1 for a snapshot login and "unionid" with Config.UnionID
+// when the scope is not snsapi_base (the docs: "只有当scope为
+// "snsapi_userinfo"时返回"). expires_in is Config.TokenTTL (7200 s). The
+// openid is the user's in that app — OpenID(user) of that app, as for
+// jscode2session. Errors: the credential errors of jscode2session (41002,
+// 40013, 41004, 40125, 40002), 41008 without a code, 40029 for a code that
+// is unknown, older than its lifetime, a wx.login code, or another app's (a
+// code belongs to the app whose page issued it, and another app's attempt
+// leaves it unused), 40163 code been used.
+//
+// The access_token it answers is a web access_token, not the server token
+// of cgi-bin/token: it names one user of one app, works for sns/userinfo of
+// that openid only (every other API answers it 40001), outlives
+// InvalidateTokens and expires after TokenTTL. The refresh_token is opaque.
+//
+// GET /sns/userinfo?access_token=&openid=&lang=zh_CN: {"openid","nickname",
+// "sex","province","city","country","headimgurl","privilege":[]} plus
+// "unionid" with Config.UnionID, for a token granted snsapi_userinfo or
+// snsapi_login. nickname is the user's name as the test wrote it, headimgurl
+// a stable thirdwx.qlogo.cn URL of theirs, sex 0 and the regions empty (WeChat
+// stopped returning them in 2021). Errors: 41001 token missing, 40001 a token
+// that is no web token (unknown, or a server access_token), 42001 expired
+// (40001 once the fake has forgotten it, an hour or more later), 40003 an
+// openid other than the token's, 48001 api unauthorized for a snsapi_base
+// token.
+//
 // # Control endpoints
 //
 // Under /mock/, JSON in and out; mistakes get HTTP 400 (409 when the user has
@@ -201,6 +300,8 @@
 //
 //	GET  /mock/code?user=U[&errcode=N][&appid=A]  {"code","openid"}      Code, FailingCode
 //	GET  /mock/phonecode?user=U&phone=P[&country_code=86][&appid=A]  {"code","openid"}  PhoneCode, PhoneCodeWithCountry
+//	POST /mock/oauth/next?user=U[&snapshot=1][&appid=A]  {"openid"}  NextOAuthUser, NextOAuthSnapshot
+//	GET  /mock/oauth/code?user=U&scope=S[&appid=A]  {"code","openid"}  OAuthCode
 //	POST /mock/fail {"path","errcode","times"}  204                      Fail
 //	POST /mock/invalidate_tokens[?appid=A]      204                      InvalidateTokens (every app's without appid)
 //	GET  /mock/encrypted_phone?user=U&phone=P[&appid=A]  {"encryptedData","iv"}  EncryptedPhone
@@ -219,9 +320,10 @@
 // is the same across one Open Platform account's apps (all apps of a fake
 // belong to one account). Session_keys are per app: logging in to one app
 // leaves the user's sessions in the others alone. A user needs no setup: any
-// helper naming them for an app — Code, FailingCode, PhoneCode, OpenID, and
-// the /mock/ endpoints that mint codes — makes them a user of that app, as
-// opening the app does on WeChat. subscribe/send and msg_sec_check accept
+// helper naming them for an app — Code, FailingCode, PhoneCode, OpenID,
+// NextOAuthUser, OAuthCode, and the /mock/ endpoints that mint codes — and
+// a web login make them a user of that app, as opening the app does on
+// WeChat; a snapshot login does not (it is a virtual account). subscribe/send and msg_sec_check accept
 // only openids of the token's app's users.
 //
 // # Several apps
@@ -231,10 +333,12 @@
 // helpers and the /mock/ endpoints without appid act for. Server.App(appid)
 // returns an *AppHandle with the same helpers — Code, FailingCode, OpenID,
 // UnionID, PhoneCode, PhoneCodeWithCountry, SessionKey, SessionKeys,
-// EncryptedPhone, EncryptedProfile, WXACode, InvalidateTokens, Sent, Uploads —
-// for that app; Server.AppIDs lists the apps. What is not per app: faults
-// (Fail applies to an API path whatever the app), Calls, Reset, Latency,
-// TokenTTL, UnionID, CountryCodeNumber, RiskyWords and ReviewWords.
+// EncryptedPhone, EncryptedProfile, WXACode, InvalidateTokens, Sent, Uploads,
+// NextOAuthUser, NextOAuthSnapshot, OAuthCode, SnapshotOpenID — for that app
+// (each app has its own queue of next OAuth users); Server.AppIDs lists the
+// apps. What is not per app: faults (Fail applies to an API path whatever the
+// app), Calls, Reset, Latency, TokenTTL, UnionID, CountryCodeNumber,
+// RiskyWords, ReviewWords and OAuthDomains.
 // Server.InvalidateTokens kills every app's tokens, AppHandle.InvalidateTokens
 // one app's; Server.Sent and Server.Uploads list every app's records, each
 // carrying its AppID, and the AppHandle's one app's. Stats' totals sum all apps, and
@@ -248,10 +352,13 @@
 // answers before the request is looked at: it consumes no code and issues no
 // token, so a client may retry with the same code; on the other APIs it
 // sends nothing and records nothing. Fail(path, 40001, 1) makes WeChat refuse
-// a good token once, to test a client's refresh-and-retry. Faults, counters
-// and the Sent and Uploads records are cleared by Reset; codes, users,
-// sessions and tokens are not. Config.Latency delays
-// every WeChat API call (not /mock/), for benchmarks and timeout tests.
+// a good token once, to test a client's refresh-and-retry. On an authorize
+// page (PathOAuthAuthorize, PathQRConnect) the fault is the error page showing
+// errcode — 10009 操作太频繁了, 10004 此公众号被封禁, … — and it consumes no
+// queued user. Faults, counters, the queued OAuth users and the Sent and
+// Uploads records are cleared by Reset; codes, users, sessions and tokens are
+// not. Config.Latency delays every WeChat API call and authorize page (not
+// /mock/), for benchmarks and timeout tests.
 //
 // # Legacy open data
 //
@@ -271,4 +378,14 @@
 // templates, published pages and msg_sec_check's two-hour visit window (61010)
 // are not modelled — inject them with Fail where a test needs them. Uploaded
 // files are hashed, not kept.
+//
+// Web OAuth: the user always consents (a refusal — no redirect on the
+// official account's page, redirect_uri?state=STATE without code on
+// qrconnect — is not played); the pages do not require WeChat's browser
+// (opened elsewhere, the real oauth2/authorize shows its error page); apps have
+// no kind, so 10016 (an Open Platform AppID on the official account's page)
+// and a website AppID's lack of snsapi_base are not answered;
+// sns/oauth2/refresh_token and sns/auth are not served; a snsapi_base token
+// never reads a profile, even for a user who granted snsapi_userinfo
+// recently, which WeChat sometimes allows.
 package wxmock

@@ -39,6 +39,7 @@ const (
 	errAccessTokenExpired = 42001
 	errRequirePOST        = 43002
 	errUserRefused        = 43101
+	errAPIUnauthorized    = 48001
 	errOpenIDOfOtherApp   = 43104
 	errSecCheckMethod     = 43302
 	errEmptyPostData      = 44002
@@ -77,6 +78,7 @@ var errmsgs = map[int]string{
 	errAccessTokenExpired: "access_token expired",
 	errRequirePOST:        "require POST method",
 	errUserRefused:        "user refuse to accept the msg",
+	errAPIUnauthorized:    "api unauthorized",                  // sns/userinfo with a snsapi_base token: "api unauthorized, hints: [ req_id: 1QoCla0699ns81 ]" (hk.javashuo.com/article/p-acfmftch-bg.html)
 	errOpenIDOfOtherApp:   "appid and openid not match",        // none captured; after the docs' "Appid doesn't match with openid"
 	errSecCheckMethod:     "method invocation error, use POST", // none captured; after the docs' "Method invocation error, please call with post method"
 	errEmptyPostData:      "empty post data",

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,10 +87,10 @@ func do(t *testing.T, h http.Handler, method, target string, body any) reply {
 }
 
 // wantContentType is how real WeChat labels the answers of the API at path:
-// text/plain from jscode2session, application/json from the rest (and from
+// text/plain from the /sns/ APIs, application/json from the rest (and from
 // the fake's own /mock/ endpoints).
 func wantContentType(path string) string {
-	if path == PathJSCode2Session {
+	if strings.HasPrefix(path, "/sns/") {
 		return "text/plain"
 	}
 	return "application/json"

@@ -59,9 +59,10 @@ func (a *AppHandle) FailingCode(user string, errcode int) string {
 	return code
 }
 
-// pruneCodes forgets expired codes. It runs at most every codeTTL/10 so that
-// minting stays cheap under load; an expired code answers 40029 whether or
-// not it has been forgotten yet.
+// pruneCodes forgets expired codes — wx.login, getPhoneNumber and web
+// OAuth. It runs at most every codeTTL/10 so that minting stays cheap under
+// load; an expired code answers 40029 whether or not it has been forgotten
+// yet.
 func (s *Server) pruneCodes(now time.Time) {
 	if now.Sub(s.codesPruned) < codeTTL/10 {
 		return
@@ -75,6 +76,11 @@ func (s *Server) pruneCodes(now time.Time) {
 	for k, c := range s.phoneCodes {
 		if !now.Before(c.expires) {
 			delete(s.phoneCodes, k)
+		}
+	}
+	for k, c := range s.oauthCodes {
+		if !now.Before(c.expires) {
+			delete(s.oauthCodes, k)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -30,6 +31,14 @@ const (
 	PathMediaUpload        = "/cgi-bin/media/upload"
 	PathGetCallbackIP      = "/cgi-bin/getcallbackip"
 	PathSubscribeSend      = "/cgi-bin/message/subscribe/send"
+
+	// Web OAuth (see oauthpage.go and oauth.go). The two pages live on
+	// open.weixin.qq.com, the two APIs on api.weixin.qq.com; the fake serves
+	// all four under its own base.
+	PathOAuthAuthorize   = "/connect/oauth2/authorize" // official accounts' web authorization page
+	PathQRConnect        = "/connect/qrconnect"        // websites' QR code login page
+	PathOAuthAccessToken = "/sns/oauth2/access_token"  // code → web access_token
+	PathSNSUserInfo      = "/sns/userinfo"             // web access_token → profile
 )
 
 // maxBody bounds the JSON bodies the fake reads.
@@ -46,6 +55,10 @@ var apiPaths = []string{
 	PathMediaUpload,
 	PathGetCallbackIP,
 	PathSubscribeSend,
+	PathOAuthAuthorize,
+	PathQRConnect,
+	PathOAuthAccessToken,
+	PathSNSUserInfo,
 }
 
 // Config describes the apps the fake serves and how it behaves. The zero
@@ -101,6 +114,16 @@ type Config struct {
 	// DefaultReviewWords. An empty non-nil slice makes nothing need review.
 	ReviewWords []string
 
+	// OAuthDomains are the authorization callback domains (网页授权域名 of
+	// an official account, 授权回调域 of a website app) of every app: the
+	// authorize pages redirect only to a redirect_uri on one of them, and
+	// show error 10003 (qrconnect: "redirect_uri 参数错误") otherwise. As
+	// on WeChat the match is on the full host name ("www.qq.com" does not
+	// admit pay.qq.com or qq.com); an entry with a port ("127.0.0.1:8080",
+	// as WeChat's test accounts allow) admits only that port, one without
+	// admits any. Default none: any http or https redirect_uri is accepted.
+	OAuthDomains []string
+
 	// Now is the clock, so tests can expire codes and tokens without
 	// sleeping. Default time.Now.
 	Now func() time.Time
@@ -126,6 +149,9 @@ type Server struct {
 	calls        map[string]int          // by API path
 	sent         []SentMessage           // every app's subscribe messages, oldest first
 	uploads      []Upload                // every app's media uploads, oldest first
+	oauthCodes   map[string]*oauthCode   // every app's web OAuth codes, by code
+	webTokens    map[string]*webToken    // every app's web access_tokens, by value
+	webPruned    time.Time               // last pruneWebTokens sweep
 }
 
 type fault struct {
@@ -154,6 +180,7 @@ func New(cfg Config) *Server {
 	}
 	cfg.RiskyWords = slices.Clone(cfg.RiskyWords)
 	cfg.ReviewWords = slices.Clone(cfg.ReviewWords)
+	cfg.OAuthDomains = slices.Clone(cfg.OAuthDomains)
 	s := &Server{
 		cfg:        cfg,
 		mux:        http.NewServeMux(),
@@ -162,6 +189,8 @@ func New(cfg Config) *Server {
 		phoneCodes: make(map[string]*phoneCode),
 		tokens:     make(map[string]*accessToken),
 		faults:     make(map[string]*fault),
+		oauthCodes: make(map[string]*oauthCode),
+		webTokens:  make(map[string]*webToken),
 	}
 	for _, app := range apps {
 		s.addApp(app)
@@ -178,6 +207,10 @@ func New(cfg Config) *Server {
 	s.mux.Handle(PathMediaUpload, s.api(PathMediaUpload, s.mediaUpload))
 	s.mux.Handle(PathGetCallbackIP, s.api(PathGetCallbackIP, s.getCallbackIP))
 	s.mux.Handle(PathSubscribeSend, s.api(PathSubscribeSend, s.subscribeSend))
+	s.mux.Handle(PathOAuthAuthorize, s.page(PathOAuthAuthorize, s.authorize))
+	s.mux.Handle(PathQRConnect, s.page(PathQRConnect, s.qrConnect))
+	s.mux.Handle(PathOAuthAccessToken, s.api(PathOAuthAccessToken, s.oauthAccessToken))
+	s.mux.Handle(PathSNSUserInfo, s.api(PathSNSUserInfo, s.snsUserInfo))
 	s.registerControl()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiError{ErrCode: http.StatusNotFound, ErrMsg: "wxmock: no such API: " + r.URL.Path})
@@ -198,18 +231,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // client that retries after -1 can retry with the same code.
 func (s *Server) api(path string, h func(*http.Request) any) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		s.calls[path]++
-		s.mu.Unlock()
-
-		if d := s.cfg.Latency; d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-t.C:
-			case <-r.Context().Done():
-				t.Stop()
-				return
-			}
+		if !s.enter(path, r) {
+			return
 		}
 
 		var v any
@@ -235,6 +258,26 @@ func (s *Server) api(path string, h func(*http.Request) any) http.Handler {
 	})
 }
 
+// enter does what every call to a WeChat path goes through before it is
+// answered: it counts the call and waits out Config.Latency. It returns
+// false when the client gave up while waiting; there is nobody to answer.
+func (s *Server) enter(path string, r *http.Request) bool {
+	s.mu.Lock()
+	s.calls[path]++
+	s.mu.Unlock()
+
+	if d := s.cfg.Latency; d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return false
+		}
+	}
+	return true
+}
+
 // rawBody is a successful answer that is not JSON — an image — sent with
 // its own Content-Type. Errors from the same API are JSON as usual.
 type rawBody struct {
@@ -245,12 +288,19 @@ type rawBody struct {
 // contentType is the Content-Type WeChat labels an API's answers with, errors
 // included; the body is JSON either way.
 //
-// jscode2session answers text/plain: captured answers show it, and Spring
-// clients ship a converter for it ("Fix WeChat Code2Session Server Response
-// Context-Type Bug" in github.com/FightingGuys/spring-wechat-miniprogram-security,
-// WeChatC2SJacksonHttpMessageConverter.java, which accepts text/plain). An
-// OAuth library was asked to accept the same from WeChat's other /sns/ API,
-// the OAuth token endpoint (github.com/panva/oauth4webapi/pull/155).
+// The /sns/ APIs answer text/plain. jscode2session: captured answers show
+// it, and Spring clients ship a converter for it ("Fix WeChat Code2Session
+// Server Response Context-Type Bug" in
+// github.com/FightingGuys/spring-wechat-miniprogram-security,
+// WeChatC2SJacksonHttpMessageConverter.java, which accepts text/plain). The
+// web OAuth token endpoint, sns/oauth2/access_token: an OAuth library was
+// asked to accept text/plain JSON from it ("China's wechat api response
+// content-type is `text/plain` but the body is valid JSON",
+// github.com/panva/oauth4webapi/pull/155). Both web OAuth APIs:
+// github.com/samsong8610/spring-social-wechat registers text/plain as the
+// only JSON type for its token exchange (WeChatOAuth2Template.java,
+// createJsonHttpMessageConverter) and for sns/userinfo (WeChatTemplate.java,
+// getJsonMessageConverter).
 //
 // The others keep application/json: no capture or SDK found says otherwise
 // for them. That includes getwxacodeunlimit's errors (its image has its own
@@ -265,7 +315,7 @@ type rawBody struct {
 // silenceper/wechat (util/http.go, util/error.go) unmarshals the body without
 // looking at Content-Type.
 func contentType(path string) string {
-	if path == PathJSCode2Session {
+	if strings.HasPrefix(path, "/sns/") {
 		return "text/plain"
 	}
 	return "application/json"
@@ -289,7 +339,9 @@ func (s *Server) takeFault(path string) int {
 
 // Fail makes the next times calls to the WeChat API at path answer errcode
 // (for example -1 system busy, 45011 frequency limit, 40226 high-risk user)
-// before normal service resumes. times < 0 fails every call until
+// before normal service resumes. On an authorize page (PathOAuthAuthorize,
+// PathQRConnect) the fault is WeChat's error page showing errcode (10009
+// too frequent, 10004 account banned, …) instead of the redirect. times < 0 fails every call until
 // Fail(path, 0, 0) clears it; errcode 0 or times 0 clears. A later Fail for the
 // same path replaces the earlier one.
 //
@@ -328,8 +380,9 @@ type Stats struct {
 	// summed over all apps.
 	TokensIssued map[string]int `json:"tokens_issued"`
 
-	// Calls counts every request to each WeChat API path, failed ones and
-	// injected faults included. /mock/ calls are not counted.
+	// Calls counts every request to each WeChat API path and authorize
+	// page, failed ones and injected faults included. /mock/ calls are not
+	// counted.
 	Calls map[string]int `json:"calls"`
 
 	// Apps breaks TokenFetches and TokensIssued down by AppID; every app
@@ -363,8 +416,9 @@ func (s *Server) Stats() Stats {
 }
 
 // Reset clears the counters (of every app), the records of sent messages and
-// uploads, and all injected faults. Codes, users, sessions and tokens survive,
-// so a test may reset between phases of one scenario.
+// uploads, all injected faults and the users queued with NextOAuthUser and
+// NextOAuthSnapshot. Codes, users, sessions and tokens survive, so a test
+// may reset between phases of one scenario.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -372,6 +426,9 @@ func (s *Server) Reset() {
 	clear(s.faults)
 	s.sent = nil
 	s.uploads = nil
+	for _, a := range s.apps {
+		a.oauthNext = nil
+	}
 }
 
 func (s *Server) resetCounters() {

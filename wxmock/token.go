@@ -1,8 +1,6 @@
 package wxmock
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -146,11 +144,9 @@ func wholeSeconds(d time.Duration) int {
 func (s *Server) issue(a *AppHandle, endpoint string, now time.Time) *accessToken {
 	s.pruneTokens(now)
 	// Shaped like WeChat's: a number, an underscore, ~130 URL-safe characters.
-	var b [96]byte
-	_, _ = rand.Read(b[:])
 	t := &accessToken{
 		app:      a,
-		value:    "91_" + base64.RawURLEncoding.EncodeToString(b[:]),
+		value:    "91_" + randomToken(),
 		endpoint: endpoint,
 		expires:  now.Add(s.cfg.TokenTTL),
 	}

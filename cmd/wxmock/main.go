@@ -9,6 +9,14 @@
 // One wxmock serves several apps, as WeChat does: repeat -app id:secret, and
 // add &appid=id to a /mock/ call to act for that app.
 //
+// It also plays WeChat's web OAuth (official accounts' and websites' login
+// pages): point the client's OAuth base at it too, queue who logs in next,
+// and the authorize page redirects back at once:
+//
+//	curl -X POST 'localhost:9090/mock/oauth/next?user=bob'
+//
+// -oauth-domain, repeated, limits where the pages may redirect.
+//
 // See package github.com/wxauth/caddy-wxauth/wxmock for the APIs it serves
 // and how it behaves.
 package main
@@ -44,6 +52,7 @@ type options struct {
 	countryCodeNumber bool
 	riskyWords        []string // from -risky-word; nil for wxmock's defaults
 	reviewWords       []string // from -review-word; nil for wxmock's defaults
+	oauthDomains      []string // from -oauth-domain; nil: any redirect_uri
 }
 
 // wordsFlag collects a repeated flag's values.
@@ -90,7 +99,7 @@ func parseFlags(args []string, getenv func(string) string, output io.Writer) (op
 	fs := flag.NewFlagSet("wxmock", flag.ContinueOnError)
 	fs.SetOutput(output)
 	fs.Usage = func() {
-		fmt.Fprintf(output, "Usage: wxmock [flags]\n\nA fake WeChat server for mini program and official account backends. It serves\nthe -appid app (the demo app by default) and one more app per -app (with -app\nalone, only those); /mock/ calls act for the first unless they add &appid=. Flags:\n\n")
+		fmt.Fprintf(output, "Usage: wxmock [flags]\n\nA fake WeChat server for mini program, official account and website backends,\nweb OAuth login pages included. It serves the -appid app (the demo app by\ndefault) and one more app per -app (with -app alone, only those); /mock/ calls\nact for the first unless they add &appid=. Flags:\n\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:9090", "`address` to listen on")
@@ -103,9 +112,10 @@ func parseFlags(args []string, getenv func(string) string, output io.Writer) (op
 	fs.BoolVar(&o.unionID, "unionid", false, "include unionid in jscode2session answers")
 	fs.DurationVar(&o.latency, "latency", 0, "delay added to every WeChat API call")
 	fs.DurationVar(&o.tokenTTL, "token-ttl", 2*time.Hour, "access_token lifetime (expires_in)")
-	var risky, review wordsFlag
+	var risky, review, domains wordsFlag
 	fs.Var(&risky, "risky-word", "a `word` that makes msg_sec_check judge a text risky; repeat for several. Replaces the defaults ("+strings.Join(wxmock.DefaultRiskyWords[:2], ", ")+" and WeChat's two test texts)")
 	fs.Var(&review, "review-word", "a `word` that makes msg_sec_check answer review; repeat for several. Replaces the default ("+strings.Join(wxmock.DefaultReviewWords, ", ")+")")
+	fs.Var(&domains, "oauth-domain", "an authorization callback `domain` (www.example.com, or host:port for that port only) the OAuth authorize pages may redirect to; repeat for several. Default: any")
 	fs.BoolVar(&o.countryCodeNumber, "country-code-number", false, "send phone_info.countryCode as a JSON number (86), the form WeChat's docs show; real WeChat answers send a string (\"86\"), which is the default")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
@@ -116,6 +126,9 @@ func parseFlags(args []string, getenv func(string) string, output io.Writer) (op
 	}
 	if len(review) > 0 {
 		o.reviewWords = review
+	}
+	if len(domains) > 0 {
+		o.oauthDomains = domains
 	}
 	set := make(map[string]bool)
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -162,6 +175,7 @@ func serve(ctx context.Context, ln net.Listener, o options, logger *log.Logger) 
 		CountryCodeNumber: o.countryCodeNumber,
 		RiskyWords:        o.riskyWords,
 		ReviewWords:       o.reviewWords,
+		OAuthDomains:      o.oauthDomains,
 	})
 	srv := &http.Server{Handler: fake, ReadHeaderTimeout: 10 * time.Second}
 	ids := fake.AppIDs()

@@ -78,6 +78,10 @@ func TestParseFlags(t *testing.T) {
 			args: []string{"-risky-word", "forbidden", "-risky-word", "禁止", "-review-word", "maybe"},
 			want: with(func(o *options) { o.riskyWords, o.reviewWords = []string{"forbidden", "禁止"}, []string{"maybe"} })},
 		{name: "an empty -risky-word is refused", args: []string{"-risky-word", ""}, wantErr: "want a word"},
+		{name: "-oauth-domain may be repeated",
+			args: []string{"-oauth-domain", "app.example", "-oauth-domain", "127.0.0.1:8080"},
+			want: with(func(o *options) { o.oauthDomains = []string{"app.example", "127.0.0.1:8080"} })},
+		{name: "an empty -oauth-domain is refused", args: []string{"-oauth-domain", ""}, wantErr: "want a word"},
 		{name: "stray arguments are refused", args: []string{"serve"}, wantErr: "unexpected arguments"},
 		{name: "unknown flags are refused", args: []string{"-port", "1"}, wantErr: "-port"},
 	}
@@ -260,5 +264,72 @@ func TestServeJudgesTextsByTheRiskyWordsGiven(t *testing.T) {
 		if got := post(check, string(body)); got["errcode"] != tt.want {
 			t.Errorf("msg_sec_check %q answered %v, want errcode %v", tt.content, got, tt.want)
 		}
+	}
+}
+
+func TestServePlaysAWebLoginAndRedirectsOnlyToTheOAuthDomainsGiven(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	o := options{appID: "wxabc", secret: "s", tokenTTL: time.Minute, oauthDomains: []string{"app.example"}}
+	go func() { done <- serve(ctx, ln, o, log.New(io.Discard, "", 0)) }()
+	defer func() { cancel(); <-done }()
+
+	base := "http://" + ln.Addr().String()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(path string) *http.Response {
+		t.Helper()
+		resp, err := client.Get(base + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	getJSON := func(path string) map[string]any {
+		t.Helper()
+		var v map[string]any
+		if err := json.NewDecoder(get(path).Body).Decode(&v); err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		return v
+	}
+	authorize := func(redirect string) string {
+		return wxmock.PathOAuthAuthorize + "?appid=wxabc&redirect_uri=" + url.QueryEscape(redirect) +
+			"&response_type=code&scope=snsapi_userinfo&state=xyz"
+	}
+
+	resp, err := client.Post(base+"/mock/oauth/next?user=bob", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var next struct{ OpenID string }
+	err = json.NewDecoder(resp.Body).Decode(&next)
+	resp.Body.Close()
+	if err != nil || next.OpenID == "" {
+		t.Fatalf("/mock/oauth/next answered no openid (err %v)", err)
+	}
+
+	if refused := get(authorize("https://evil.example/cb")); refused.StatusCode != http.StatusOK || refused.Header.Get("Location") != "" ||
+		refused.Header.Get("X-Wxmock-Errcode") != "10003" {
+		t.Errorf("a redirect_uri off -oauth-domain answered %d (Location %q, errcode %q), want the 10003 error page",
+			refused.StatusCode, refused.Header.Get("Location"), refused.Header.Get("X-Wxmock-Errcode"))
+	}
+	ok := get(authorize("https://app.example/cb"))
+	loc, err := ok.Location()
+	if ok.StatusCode != http.StatusFound || err != nil || loc.Host != "app.example" || loc.Query().Get("state") != "xyz" {
+		t.Fatalf("authorize answered %d, Location %v (%v)", ok.StatusCode, loc, err)
+	}
+	q := url.Values{"appid": {"wxabc"}, "secret": {"s"}, "code": {loc.Query().Get("code")}, "grant_type": {"authorization_code"}}
+	tok := getJSON(wxmock.PathOAuthAccessToken + "?" + q.Encode())
+	if tok["openid"] != next.OpenID || tok["scope"] != "snsapi_userinfo" {
+		t.Fatalf("sns/oauth2/access_token answered %v, want bob's openid", tok)
+	}
+	info := getJSON(wxmock.PathSNSUserInfo + "?" + url.Values{"access_token": {tok["access_token"].(string)}, "openid": {next.OpenID}, "lang": {"zh_CN"}}.Encode())
+	if info["nickname"] != "bob" {
+		t.Errorf("sns/userinfo answered %v, want bob's profile", info)
 	}
 }
