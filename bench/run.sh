@@ -10,13 +10,25 @@
 #   D          wxauth, memory store, a new forged token per request -> 401
 #              (the attack path: each needs a signature check)
 #   D-replay   as D with one forged token replayed (remembered as refused)
+#   U-plain    plain reverse_proxy, each request a different user's token
+#              (round-robin over $BENCH_USERS tokens): U's baseline
+#   U          many users on Redis: wxauth, Redis store, default cache_ttl,
+#              $BENCH_USERS logged-in users, each request the next user's
+#              token, so each token comes back only every BENCH_USERS
+#              requests (longer than cache_ttl at these rates)
 #
-# then POST /wx/login throughput against wxmock -latency 20ms at concurrency
-# 1, 8 and 32, then wxapi: the latency a call through wxapi adds to the same
-# call straight to WeChat (one connection, alternating, against a wxmock
-# without latency), and 1,000 concurrent wxapi calls across two instances on
-# one Redis, first with no token, then after WeChat invalidated it, counting
-# the token fetches. Prints Markdown tables (BENCH.md quotes them).
+# For every scenario on Redis (C, C-nocache, U) the Redis commands per
+# request of the measured run (INFO commandstats before and after) are
+# reported, by command. Then POST /wx/login throughput against wxmock
+# -latency 20ms at concurrency 1, 8 and 32, then wxapi: the latency a call
+# through wxapi adds to the same call straight to WeChat (one connection,
+# alternating, against a wxmock without latency), and 1,000 concurrent wxapi
+# calls across two instances on one Redis, first with no token, then after
+# WeChat invalidated it, counting the token fetches; then propagation: two
+# instances on one Redis with a long cache_ttl, a user logged in on A and
+# verified on B, logged out on A, and B asked until it answers 401, timed
+# from the logout's answer and given up after $BENCH_PROP_TIMEOUT. Prints
+# Markdown tables (BENCH.md quotes them).
 #
 # Caddy runs with GOMAXPROCS=1 pinned to CPU $BENCH_CADDY_CPU; wrk, the
 # upstream, wxmock and Redis share CPU $BENCH_GEN_CPU. The "caddy cpu" column
@@ -31,14 +43,23 @@
 #   BENCH_LOGIN_DURATION=5     seconds per login concurrency level
 #   BENCH_LOGIN_CONCURRENCY=1,8,32
 #   BENCH_WECHAT_LATENCY=20ms  wxmock -latency
-#   BENCH_SCENARIOS="A B C C-nocache D D-replay login wxapi"
-#   BENCH_ROUNDS=1             run A..D this many times, interleaved, and report
+#   BENCH_SCENARIOS="A B C C-nocache D D-replay U-plain U login wxapi propagation"
+#   BENCH_ROUNDS=1             run A..U this many times, interleaved, and report
 #                              the best round (for a machine that is not quiet)
 #   BENCH_WAIT_QUIET=0         wait up to this many seconds for the machine to
 #                              be under 10% busy before starting
 #   BENCH_REDIS_URL            use this Redis (give a db index nobody else
 #                              uses); default: a throwaway redis-server on a
 #                              free port, or skip C when there is none
+#   BENCH_USERS=20000          U: distinct logged-in users (their tokens are
+#                              made once per run, before the first U or U-plain)
+#   BENCH_USERS_CONCURRENCY=64 U: logins in flight while making them
+#   BENCH_PROP_TRIALS=100      propagation: trials (logout on A, 401 on B)
+#   BENCH_PROP_CONCURRENCY=10  propagation: trials in flight at once
+#   BENCH_PROP_TIMEOUT=3s      propagation: give a trial up this long after
+#                              the logout's answer
+#   BENCH_PROP_CACHE_TTL=1h    propagation: both instances' cache_ttl (long,
+#                              so that only an event explains a quick 401)
 #   BENCH_CADDY_CPU=0 BENCH_GEN_CPU=1
 #   BENCH_LOADGEN=wrk|go       default wrk (installed with apt-get when
 #                              missing); go = bench/loadgen http, the fallback
@@ -52,7 +73,13 @@ LAT_DURATION=${BENCH_LATENCY_DURATION:-4}
 LOGIN_DURATION=${BENCH_LOGIN_DURATION:-5}
 LOGIN_LEVELS=${BENCH_LOGIN_CONCURRENCY:-1,8,32}
 WECHAT_LATENCY=${BENCH_WECHAT_LATENCY:-20ms}
-SCENARIOS=${BENCH_SCENARIOS:-A B C C-nocache D D-replay login wxapi}
+SCENARIOS=${BENCH_SCENARIOS:-A B C C-nocache D D-replay U-plain U login wxapi propagation}
+USERS=${BENCH_USERS:-20000}
+USERS_CONC=${BENCH_USERS_CONCURRENCY:-64}
+PROP_TRIALS=${BENCH_PROP_TRIALS:-100}
+PROP_CONC=${BENCH_PROP_CONCURRENCY:-10}
+PROP_TIMEOUT=${BENCH_PROP_TIMEOUT:-3s}
+PROP_CACHE_TTL=${BENCH_PROP_CACHE_TTL:-1h}
 CADDY_CPU=${BENCH_CADDY_CPU:-0}
 GEN_CPU=${BENCH_GEN_CPU:-1}
 LOADGEN=${BENCH_LOADGEN:-wrk}
@@ -122,8 +149,17 @@ PIDS+=($!)
 PIDS+=($!)
 "$LG" wait -url "$MOCK/mock/stats" || die "wxmock did not start: $(cat "$TMP/wxmock.log")"
 
+has_scenario() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+needs_redis() {
+	local s
+	for s in C C-nocache U-plain U wxapi propagation; do
+		has_scenario "$s" && return 0
+	done
+	return 1
+}
+
 REDIS_URL=${BENCH_REDIS_URL:-}
-if [[ -z $REDIS_URL && ($SCENARIOS == *C* || $SCENARIOS == *wxapi*) ]]; then
+if [[ -z $REDIS_URL ]] && needs_redis; then
 	if command -v redis-server >/dev/null; then
 		mkdir -p "$TMP/redis"
 		"${PIN_GEN[@]}" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
@@ -135,22 +171,41 @@ if [[ -z $REDIS_URL && ($SCENARIOS == *C* || $SCENARIOS == *wxapi*) ]]; then
 			sleep 0.05
 		done
 	else
-		log "no redis-server on PATH and no BENCH_REDIS_URL: skipping C and wxapi"
-		SCENARIOS=${SCENARIOS//C-nocache/}
-		SCENARIOS=${SCENARIOS//C/}
-		SCENARIOS=${SCENARIOS//wxapi/}
+		log "no redis-server on PATH and no BENCH_REDIS_URL: skipping C, C-nocache, U-plain, U, wxapi and propagation"
+		kept=
+		for s in $SCENARIOS; do
+			case $s in C | C-nocache | U-plain | U | wxapi | propagation) ;; *) kept+=" $s" ;; esac
+		done
+		SCENARIOS=${kept# }
 	fi
 fi
+# redis_cmdstats prints "command calls usec" for every command Redis has
+# served (INFO commandstats), or nothing when redis-cli cannot reach it.
+# The counts are the whole server's: exact with the throwaway redis-server,
+# polluted by other clients with a shared BENCH_REDIS_URL.
+REDIS_STATS=
+if [[ -n $REDIS_URL ]] && command -v redis-cli >/dev/null &&
+	redis-cli -u "$REDIS_URL" INFO commandstats >/dev/null 2>&1; then
+	REDIS_STATS=1
+else
+	log "redis-cli cannot reach $REDIS_URL: no Redis commands per request"
+fi
+redis_cmdstats() {
+	[[ -n $REDIS_STATS ]] || return 0
+	{ redis-cli -u "$REDIS_URL" INFO commandstats 2>/dev/null || true; } | tr -d '\r' |
+		sed -n 's/^cmdstat_\([^:]*\):calls=\([0-9]*\),usec=\([0-9]*\).*/\1 \2 \3/p'
+}
 KEY_PREFIX="bench-$$-$RANDOM:" # every key expires by itself; nothing is flushed
 
 # --- one scenario --------------------------------------------------------------
 
-# caddyfile NAME WXAUTH_BLOCK writes $TMP/NAME.Caddyfile from the template.
+# caddyfile NAME WXAUTH_BLOCK [PORT] writes $TMP/NAME.Caddyfile from the
+# template, for a site on PORT (default $CADDY_PORT).
 caddyfile() {
 	local t
 	t=$(<bench/Caddyfile.tmpl)
 	t=${t//@DATA@/$TMP/caddy-data}
-	t=${t//@PORT@/$CADDY_PORT}
+	t=${t//@PORT@/${3:-$CADDY_PORT}}
 	t=${t//@UPSTREAM@/$UP_PORT}
 	t=${t//@WXAUTH@/$2}
 	printf '%s\n' "$t" >"$TMP/$1.Caddyfile"
@@ -162,7 +217,7 @@ wxauth_block() { # wxauth_block [extra subdirective lines]
 }
 
 CADDY_PID=
-start_caddy() { # start_caddy NAME READY_PATH
+start_caddy() { # start_caddy NAME READY_PATH [SITE]: sets CADDY_PID
 	XDG_DATA_HOME=$TMP XDG_CONFIG_HOME=$TMP HOME=$TMP GOMAXPROCS=1 \
 		"${PIN_CADDY[@]}" "$TMP/caddy" run --config "$TMP/$1.Caddyfile" --adapter caddyfile \
 		>"$TMP/$1.caddy.log" 2>&1 &
@@ -171,20 +226,21 @@ start_caddy() { # start_caddy NAME READY_PATH
 	local i
 	for i in $(seq 60); do
 		kill -0 "$CADDY_PID" 2>/dev/null || die "caddy ($1) exited: $(cat "$TMP/$1.caddy.log")"
-		"$LG" wait -url "$SITE$2" -timeout 250ms 2>/dev/null && return
+		"$LG" wait -url "${3:-$SITE}$2" -timeout 250ms 2>/dev/null && return
 	done
 	die "caddy ($1) did not become ready: $(cat "$TMP/$1.caddy.log")"
 }
 
-stop_caddy() {
-	kill -INT "$CADDY_PID" 2>/dev/null || true
-	wait "$CADDY_PID" 2>/dev/null || true
+stop_caddy() { # stop_caddy [PID], default $CADDY_PID
+	local stop=${1:-$CADDY_PID}
+	kill -INT "$stop" 2>/dev/null || true
+	wait "$stop" 2>/dev/null || true
 	local keep=() pid
 	for pid in "${PIDS[@]}"; do
-		[[ $pid == "$CADDY_PID" ]] || keep+=("$pid")
+		[[ $pid == "$stop" ]] || keep+=("$pid")
 	done
 	PIDS=("${keep[@]}")
-	CADDY_PID=
+	[[ $stop != "$CADDY_PID" ]] || CADDY_PID=
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # user+system of a process
@@ -200,9 +256,16 @@ machine_busy() {
 }
 
 # load CONNS SECONDS [header] prints the RESULT line of one closed-loop run.
+# With VARY set, every request carries a new forgery of the header's token;
+# with TOKENS set (a token file), the next of its tokens, round-robin.
 load() {
 	local c=$1 d=$2 hdr=${3:-} out
-	if [[ $LOADGEN == wrk && -n $VARY ]]; then
+	if [[ $LOADGEN == wrk && -n $TOKENS ]]; then
+		out=$(WXAUTH_TOKENS=$TOKENS "${PIN_GEN[@]}" wrk -t1 -c"$c" -d"${d}s" --timeout 5s \
+			-s "$TMP/tokens.lua" "$SITE/bench")
+	elif [[ -n $TOKENS ]]; then
+		out=$("${PIN_GEN[@]}" "$LG" http -url "$SITE/bench" -c "$c" -d "${d}s" -tokens "$TOKENS")
+	elif [[ $LOADGEN == wrk && -n $VARY ]]; then
 		out=$(WXAUTH_FORGED=${hdr#Authorization: Bearer } "${PIN_GEN[@]}" wrk -t1 -c"$c" -d"${d}s" --timeout 5s \
 			-s "$TMP/forged.lua" "$SITE/bench")
 	elif [[ $LOADGEN == wrk ]]; then
@@ -213,33 +276,69 @@ load() {
 	fi
 	grep '^RESULT ' <<<"$out" || die "no result from the load generator: $out"
 }
-VARY=
+VARY= TOKENS=
 cat bench/report.lua bench/forged.lua >"$TMP/forged.lua"
+cat bench/report.lua bench/tokens.lua >"$TMP/tokens.lua"
+
+# many_tokens logs $USERS distinct users in, once per run, through a Caddy
+# configured as U (the same Redis keys, so the same signing key), and sets
+# MANY to the file of their tokens.
+MANY=
+many_tokens() {
+	MANY=$TMP/tokens.txt
+	[[ -s $MANY ]] && return
+	caddyfile U-login "$(u_block)"
+	log "logging $USERS users in ($USERS_CONC at a time) for U"
+	start_caddy U-login /wx/.well-known/jwks.json
+	"${PIN_GEN[@]}" "$LG" tokens -site "$SITE" -mock "$MOCK" -n "$USERS" -c "$USERS_CONC" -o "$MANY" ||
+		die "could not log $USERS users in"
+	stop_caddy
+}
+u_block() { wxauth_block "$(printf '\t\tstore redis %s\n\t\tkey_prefix %smany:\n' "$REDIS_URL" "$KEY_PREFIX")"; }
 
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
-declare -A LABEL RPS P50 P99 P50_1 P99_1 CPU_US CADDY_PCT CORE_PCT GEN_PCT
+declare -A LABEL RPS P50 P99 P50_1 P99_1 CPU_US CADDY_PCT CORE_PCT GEN_PCT REDIS_REQS FIRST_PASS
 # run_scenario NAME LABEL WXAUTH_BLOCK EXPECT(2xx|401) TOKEN_KIND: none, valid,
-# forged (one forged token, replayed), forged-each (a new forgery per request)
+# forged (one forged token, replayed), forged-each (a new forgery per
+# request), many (each request the next of $USERS users' tokens; each token
+# is sent once before the warm-up, so that the measured run meets no token
+# for the first time), many-plain (as many, to a Caddy without wxauth)
 run_scenario() {
 	local name=$1 label=$2 block=$3 expect=$4 kind=$5 ready=/bench hdr="" tok
 	caddyfile "$name" "$block"
 	[[ -n $block ]] && ready=/wx/.well-known/jwks.json
 	log "scenario $name: $label"
+	TOKENS= VARY=
+	if [[ $kind == many* ]]; then
+		many_tokens # before this scenario's Caddy: it starts one of its own
+		TOKENS=$MANY
+	fi
 	start_caddy "$name" "$ready"
 	if [[ $kind == none ]]; then
 		# The baseline gets the same request bytes: a Bearer value as long as
 		# a real token (426 characters), which plain reverse_proxy forwards.
 		tok=$(printf 'x%.0s' $(seq 426))
-	else
+	elif [[ $kind == many ]]; then
+		# Every token's first request costs a signature check: send each once,
+		# so that the measured run is the steady state of many users.
+		local first
+		first=$("${PIN_GEN[@]}" "$LG" http -url "$SITE/bench" -c "$CONNS" -d 300s -tokens "$TOKENS" \
+			-n "$(grep -c . "$TOKENS")" | grep '^RESULT ') || die "scenario $name: first pass failed"
+		[[ $(field non2xx "$first") == 0 && $(field errors "$first") == 0 ]] ||
+			die "scenario $name: tokens refused on their first request: $first"
+		log "$name: each token's first request (signature check and store reads): $(field rps "$first") req/s"
+		FIRST_PASS[$name]+=" $(field rps "$first")"
+	elif [[ $kind != many-plain ]]; then
 		tok=$("$LG" token -site "$SITE" -mock "$MOCK" -user "bench-$name")
 		[[ $kind == forged* ]] && tok=$("$LG" forge -token "$tok")
 	fi
-	hdr="Authorization: Bearer $tok"
-	VARY=
+	hdr=${tok:+Authorization: Bearer $tok}
 	[[ $kind == forged-each ]] && VARY=1
 	load "$CONNS" "$WARMUP" "$hdr" >/dev/null
-	local tick0 tick1 cb0 ct0 cb1 ct1 gb0 gt0 gb1 gt1 hz r
+	local tick0 tick1 cb0 ct0 cb1 ct1 gb0 gt0 gb1 gt1 hz r on_redis= redis0=
+	[[ $block == *"store redis"* && -n $REDIS_STATS ]] && on_redis=1
+	[[ -z $on_redis ]] || redis0=$(redis_cmdstats)
 	hz=$(getconf CLK_TCK)
 	tick0=$(cpu_ticks "$CADDY_PID")
 	read -r cb0 ct0 < <(core_busy "$CADDY_CPU")
@@ -248,15 +347,24 @@ run_scenario() {
 	tick1=$(cpu_ticks "$CADDY_PID")
 	read -r cb1 ct1 < <(core_busy "$CADDY_CPU")
 	read -r gb1 gt1 < <(core_busy "$GEN_CPU")
+	local redis1=
+	[[ -z $on_redis ]] || redis1=$(redis_cmdstats)
 	local r1
 	r1=$(load 1 "$LAT_DURATION" "$hdr")
 	stop_caddy
-	VARY=
+	VARY= TOKENS=
 
 	local reqs non2xx errors
 	reqs=$(field reqs "$r") non2xx=$(field non2xx "$r") errors=$(field errors "$r")
 	if [[ $expect == 2xx && $non2xx != 0 ]] || [[ $expect == 401 && $non2xx != "$reqs" ]] || [[ $errors != 0 ]]; then
 		die "scenario $name: expected $expect, got $non2xx non-2xx and $errors socket errors of $reqs: $r"
+	fi
+	if [[ -n $on_redis ]]; then
+		# The commands Redis served during the measured run, less our INFO.
+		awk 'NR == FNR {c[$1] = $2; u[$1] = $3; next}
+			$1 != "info" && $2 > c[$1] {print $1, $2 - c[$1], $3 - u[$1]}' \
+			<(printf '%s\n' "$redis0") <(printf '%s\n' "$redis1") >>"$TMP/redis-$name.cmds"
+		REDIS_REQS[$name]=$((${REDIS_REQS[$name]:-0} + reqs))
 	fi
 	local rps cpu_us
 	rps=$(field rps "$r")
@@ -302,14 +410,16 @@ for ((round = 1; round <= ROUNDS; round++)); do
 			"$(wxauth_block "$(printf '\t\tstore redis %s\n\t\tkey_prefix %s\n\t\tcache_ttl off\n' "$REDIS_URL" "$KEY_PREFIX")")" 2xx valid ;;
 		D) run_scenario D "wxauth memory, a new forged token per request → 401" "$(wxauth_block)" 401 forged-each ;;
 		D-replay) run_scenario D-replay "wxauth memory, one forged token replayed → 401" "$(wxauth_block)" 401 forged ;;
-		login | wxapi) ;;
+		U-plain) run_scenario U-plain "plain reverse_proxy, $USERS users' tokens in turn" "" 2xx many-plain ;;
+		U) run_scenario U "wxauth redis, $USERS users' tokens in turn" "$(u_block)" 2xx many ;;
+		login | wxapi | propagation) ;;
 		*) die "unknown scenario $s" ;;
 		esac
 	done
 done
 
 LOGIN_OUT=
-if [[ " $SCENARIOS " == *" login "* ]]; then
+if has_scenario login; then
 	caddyfile login "$(wxauth_block)"
 	log "login throughput: POST /wx/login, wxmock -latency $WECHAT_LATENCY, concurrency $LOGIN_LEVELS"
 	start_caddy login /wx/.well-known/jwks.json
@@ -327,7 +437,7 @@ if [[ " $SCENARIOS " == *" login "* ]]; then
 fi
 
 WXAPI_OUT=
-if [[ " $SCENARIOS " == *" wxapi "* ]]; then
+if has_scenario wxapi; then
 	read -r -d '' MOCK2_PORT WXAPI_A_PORT WXAPI_B_PORT < <("$LG" freeport 3; printf '\0') || true
 	MOCK2=http://127.0.0.1:$MOCK2_PORT
 	"${PIN_GEN[@]}" "$TMP/wxmock" -listen "127.0.0.1:$MOCK2_PORT" -appid "$APPID" -secret "$WX_SECRET" 2>"$TMP/wxmock2.log" &
@@ -394,6 +504,30 @@ if [[ " $SCENARIOS " == *" wxapi "* ]]; then
 	log "wxapi: $(tr '\n' ';' <<<"$WXAPI_OUT")"
 fi
 
+PROP_OUT=
+if has_scenario propagation; then
+	# Two instances on one Redis, both on Caddy's core; A is ready before B
+	# starts. Their cache_ttl is long, so B refuses a token logged out on A
+	# quickly only if something tells it; until then, only after cache_ttl.
+	read -r -d '' PROP_A_PORT PROP_B_PORT < <("$LG" freeport 2; printf '\0') || true
+	prop_block=$(wxauth_block "$(printf '\t\tstore redis %s\n\t\tkey_prefix %sprop:\n\t\tcache_ttl %s\n' \
+		"$REDIS_URL" "$KEY_PREFIX" "$PROP_CACHE_TTL")")
+	PROP_PIDS=()
+	for side in A B; do
+		port_var=PROP_${side}_PORT
+		caddyfile "prop-$side" "$prop_block" "${!port_var}"
+		start_caddy "prop-$side" /wx/.well-known/jwks.json "http://127.0.0.1:${!port_var}"
+		PROP_PIDS+=("$CADDY_PID")
+	done
+	log "propagation: $PROP_TRIALS logouts on A ($PROP_CONC at a time), B asked until 401 or $PROP_TIMEOUT; cache_ttl $PROP_CACHE_TTL"
+	line=$("${PIN_GEN[@]}" "$LG" propagation -a "http://127.0.0.1:$PROP_A_PORT" -b "http://127.0.0.1:$PROP_B_PORT" \
+		-mock "$MOCK" -n "$PROP_TRIALS" -c "$PROP_CONC" -timeout "$PROP_TIMEOUT") ||
+		die "propagation failed: $line"
+	PROP_OUT=$(grep '^RESULT ' <<<"$line")
+	log "propagation: $PROP_OUT"
+	for pid in "${PROP_PIDS[@]}"; do stop_caddy "$pid"; done
+fi
+
 # --- report ----------------------------------------------------------------------
 
 echo
@@ -402,24 +536,74 @@ echo "generator: $LOADGEN, ${CONNS} connections, ${DURATION}s after ${WARMUP}s w
 echo "pinning: $PINNING"
 echo "machine busy before the run: ${BUSY}% (load average $(cut -d' ' -f1-3 /proc/loadavg))"
 echo
-if [[ ${RPS[*]+set} ]]; then
-	((ROUNDS == 1)) || echo "(over $ROUNDS interleaved rounds: req/s is the best round and CPU µs/req the least, as interference only ever slows a round down; latencies and percentages are medians)"
-	echo "| | scenario | req/s | p50 µs | p99 µs | ratio to A | p50 µs, 1 conn | p99 µs, 1 conn | added p99 µs, 1 conn | caddy CPU µs/req | added CPU µs/req | caddy cpu | caddy core busy | gen core busy |"
+# table BASE SCENARIO... prints the requests table of the scenarios that ran,
+# each compared with BASE (a scenario that ran, or none).
+table() {
+	local base=$1 has= s
+	shift
+	[[ -n ${RPS[$base]:-} ]] && has=1
+	echo "| | scenario | req/s | p50 µs | p99 µs | ratio to $base | p50 µs, 1 conn | p99 µs, 1 conn | added p99 µs, 1 conn | caddy CPU µs/req | added CPU µs/req | caddy cpu | caddy core busy | gen core busy |"
 	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-	for s in $SCENARIOS; do
+	for s in "$@"; do
 		[[ -n ${RPS[$s]:-} ]] || continue
 		# shellcheck disable=SC2086 # the arrays hold space-separated rounds
 		awk -v n="$s" -v l="${LABEL[$s]}" -v rps="$(most ${RPS[$s]})" -v p50="$(median ${P50[$s]})" \
 			-v p99="$(median ${P99[$s]})" -v p50_1="$(median ${P50_1[$s]})" -v p99_1="$(median ${P99_1[$s]})" \
-			-v cpu="$(least ${CPU_US[$s]})" -v base="$(most ${RPS[A]:-})" -v bp99_1="$(median ${P99_1[A]:-})" \
-			-v bcpu="$(least ${CPU_US[A]:-})" -v cp="$(median ${CADDY_PCT[$s]})" -v core="$(median ${CORE_PCT[$s]})" \
-			-v gen="$(median ${GEN_PCT[$s]})" -v hasA="${RPS[A]:+1}" 'BEGIN {
-			ratio = hasA ? sprintf("%.3f", rps / base) : "—"
-			added = (hasA && n != "A") ? sprintf("%+d", p99_1 - bp99_1) : "—"
-			dcpu = (hasA && n != "A") ? sprintf("%+.1f", cpu - bcpu) : "—"
+			-v cpu="$(least ${CPU_US[$s]})" -v base="$(most ${RPS[$base]:-})" -v bp99_1="$(median ${P99_1[$base]:-})" \
+			-v bcpu="$(least ${CPU_US[$base]:-})" -v cp="$(median ${CADDY_PCT[$s]})" -v core="$(median ${CORE_PCT[$s]})" \
+			-v gen="$(median ${GEN_PCT[$s]})" -v hasBase="$has" -v isBase="$([[ $s == "$base" ]] && echo 1)" 'BEGIN {
+			ratio = hasBase ? sprintf("%.3f", rps / base) : "—"
+			added = (hasBase && !isBase) ? sprintf("%+d", p99_1 - bp99_1) : "—"
+			dcpu = (hasBase && !isBase) ? sprintf("%+.1f", cpu - bcpu) : "—"
 			printf "| %s | %s | %.0f | %d | %d | %s | %d | %d | %s | %.1f | %s | %d%% | %d%% | %d%% |\n", n, l, rps, p50, p99, ratio, p50_1, p99_1, added, cpu, dcpu, cp, core, gen
 		}'
 	done
+	echo
+}
+
+if [[ ${RPS[*]+set} ]]; then
+	((ROUNDS == 1)) || echo "(over $ROUNDS interleaved rounds: req/s is the best round and CPU µs/req the least, as interference only ever slows a round down; latencies and percentages are medians)"
+	rows=() many=()
+	for s in $SCENARIOS; do
+		[[ -n ${RPS[$s]:-} ]] || continue
+		case $s in U-plain | U) many+=("$s") ;; *) rows+=("$s") ;; esac
+	done
+	((${#rows[@]} == 0)) || table A "${rows[@]}"
+	if ((${#many[@]})); then
+		echo "Many users: $USERS distinct logged-in users, each request the next one's token (round-robin); U is compared with U-plain, the same requests through plain reverse_proxy."
+		echo
+		table U-plain "${many[@]}"
+		# shellcheck disable=SC2086
+		[[ -z ${FIRST_PASS[U]:-} ]] || echo "(U, each token's first request, before the warm-up — a signature check and the store reads: $(median ${FIRST_PASS[U]}) req/s with bench/loadgen at $CONNS connections)"
+		echo
+	fi
+fi
+
+REDIS_ROWS=
+for s in $SCENARIOS; do
+	[[ -s $TMP/redis-$s.cmds && ${REDIS_REQS[$s]:-0} -gt 0 ]] || continue
+	REDIS_ROWS+=$(awk -v n="$s" -v reqs="${REDIS_REQS[$s]}" '
+		{calls[$1] += $2; usec[$1] += $3; total += $2; time += $3}
+		END {
+			k = 0
+			for (c in calls) order[++k] = c
+			for (i = 1; i <= k; i++)  # by calls, most first
+				for (j = i + 1; j <= k; j++)
+					if (calls[order[j]] > calls[order[i]]) { t = order[i]; order[i] = order[j]; order[j] = t }
+			by = ""
+			for (i = 1; i <= k; i++) {
+				per = calls[order[i]] / reqs
+				by = by (i > 1 ? ", " : "") sprintf(per >= 0.01 ? "%s %.2f (%d)" : "%s %.2g (%d)", toupper(order[i]), per, calls[order[i]])
+			}
+			printf "| %s | %d | %d | %.3f | %.2f | %s |\n", n, reqs, total, total / reqs, time / reqs, (k ? by : "none")
+		}' "$TMP/redis-$s.cmds")$'\n'
+done
+if [[ -n $REDIS_ROWS ]]; then
+	echo "Redis commands during the measured runs (INFO commandstats before and after, the INFO calls left out${BENCH_REDIS_URL:+; a shared Redis, so the commands of other clients count too}):"
+	echo
+	echo "| scenario | requests | Redis commands | per request | Redis µs/req | by command: per request (calls) |"
+	echo "|---|---:|---:|---:|---:|---|"
+	printf '%s' "$REDIS_ROWS"
 	echo
 fi
 
@@ -439,6 +623,18 @@ if [[ -n $WXAPI_OUT ]]; then
 			printf "| %s | %d | %.1f | %.1f | %d |\n", l, f, p50 / 1000, p99 / 1000, bad
 		}'
 	done < <(grep '^BURST ' <<<"$WXAPI_OUT")
+	echo
+fi
+
+if [[ -n $PROP_OUT ]]; then
+	echo "| logout on A, then B asked until 401 (two instances, one Redis, cache_ttl $PROP_CACHE_TTL) | trials | refused within $PROP_TIMEOUT | p50 ms | p99 ms | max ms | not within $PROP_TIMEOUT | errors |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+	awk -v t="$(field trials "$PROP_OUT")" -v ok="$(field propagated "$PROP_OUT")" -v p50="$(field p50 "$PROP_OUT")" \
+		-v p99="$(field p99 "$PROP_OUT")" -v mx="$(field max "$PROP_OUT")" -v late="$(field timeouts "$PROP_OUT")" \
+		-v errs="$(field errors "$PROP_OUT")" 'BEGIN {
+		if (ok > 0) printf "| from the logout'"'"'s answer to B'"'"'s first 401 | %d | %d | %.1f | %.1f | %.1f | %d | %d |\n", t, ok, p50 / 1000, p99 / 1000, mx / 1000, late, errs
+		else printf "| from the logout'"'"'s answer to B'"'"'s first 401 | %d | 0 | — | — | — | %d | %d |\n", t, late, errs
+	}'
 	echo
 fi
 

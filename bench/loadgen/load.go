@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -164,8 +165,17 @@ func httpLoad(args []string) error {
 	var hdrs headerFlags
 	fs.Var(&hdrs, "H", "request header 'Name: value' (repeatable)")
 	vary := fs.Bool("vary", false, "make the Authorization value of every request differ (six characters near its end\nreplaced by a counter), as bench/forged.lua does for wrk")
+	tokenFile := fs.String("tokens", "", "a token file (loadgen tokens -o): each request carries the next of its tokens as\n'Authorization: Bearer', round-robin over all connections, as bench/tokens.lua does for wrk")
+	count := fs.Int64("n", 0, "stop after this many requests (0: run for -d); with -tokens and -n equal to their\nnumber, every token is sent once")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var tokens []string
+	if *tokenFile != "" {
+		var err error
+		if tokens, err = readTokens(*tokenFile); err != nil {
+			return err
+		}
 	}
 	header := http.Header{}
 	for _, h := range hdrs {
@@ -189,6 +199,15 @@ func httpLoad(args []string) error {
 	if *vary && len(auth) < 16 {
 		return errors.New("-vary needs an Authorization header of 16 characters or more")
 	}
+	if *vary && tokens != nil {
+		return errors.New("-vary and -tokens exclude each other")
+	}
+	// The rotation starts at a random token, so that a run does not begin
+	// with the tokens the previous run (the warm-up) sent last.
+	var offset uint64
+	if len(tokens) > 0 {
+		offset = uint64(mrand.Int64N(int64(len(tokens))))
+	}
 	start := time.Now()
 	deadline := start.Add(*d)
 	for range *c {
@@ -198,10 +217,17 @@ func httpLoad(args []string) error {
 			var r result
 			buf := make([]byte, 4096)
 			for time.Now().Before(deadline) {
+				k := seq.Add(1)
+				if *count > 0 && k > uint64(*count) {
+					break
+				}
 				req, _ := http.NewRequest(http.MethodGet, *u, nil)
 				req.Header = header.Clone()
-				if *vary {
-					req.Header.Set("Authorization", varied(auth, seq.Add(1)))
+				switch {
+				case *vary:
+					req.Header.Set("Authorization", varied(auth, k))
+				case tokens != nil:
+					req.Header.Set("Authorization", "Bearer "+tokens[(offset+k-1)%uint64(len(tokens))])
 				}
 				t0 := time.Now()
 				resp, err := client.Do(req)
