@@ -246,35 +246,30 @@ func (s *Server) ctlEncryptedProfile(r *http.Request) (any, *controlError) {
 // GET /mock/sent[?appid=A]: every app's subscribe messages, or A's only.
 // Always a JSON array, [] when none.
 func (s *Server) ctlSent(r *http.Request) (any, *controlError) {
-	msgs := s.Sent()
-	if r.URL.Query().Get("appid") != "" {
-		a, cerr := s.appOf(r)
-		if cerr != nil {
-			return nil, cerr
-		}
-		msgs = a.Sent()
-	}
-	if msgs == nil {
-		msgs = []SentMessage{}
-	}
-	return msgs, nil
+	return recordsFor(s, r, (*Server).Sent, (*AppHandle).Sent)
 }
 
 // GET /mock/uploads[?appid=A]: every app's uploads, or A's only. Always a
 // JSON array, [] when none.
 func (s *Server) ctlUploads(r *http.Request) (any, *controlError) {
-	ups := s.Uploads()
+	return recordsFor(s, r, (*Server).Uploads, (*AppHandle).Uploads)
+}
+
+// recordsFor answers every app's records, or those of the app r's appid
+// names; never null.
+func recordsFor[T any](s *Server, r *http.Request, all func(*Server) []T, ofApp func(*AppHandle) []T) (any, *controlError) {
+	records := all(s)
 	if r.URL.Query().Get("appid") != "" {
 		a, cerr := s.appOf(r)
 		if cerr != nil {
 			return nil, cerr
 		}
-		ups = a.Uploads()
+		records = ofApp(a)
 	}
-	if ups == nil {
-		ups = []Upload{}
+	if records == nil {
+		records = []T{}
 	}
-	return ups, nil
+	return records, nil
 }
 
 // GET /mock/stats

@@ -167,11 +167,16 @@ func (s *Server) Uploads() []Upload {
 func (a *AppHandle) Uploads() []Upload {
 	a.s.mu.Lock()
 	defer a.s.mu.Unlock()
-	var ups []Upload
-	for _, up := range a.s.uploads {
-		if up.AppID == a.id {
-			ups = append(ups, up)
+	return ofApp(a.s.uploads, a.id, func(up Upload) string { return up.AppID })
+}
+
+// ofApp is the records of records that belong to appid, in order.
+func ofApp[T any](records []T, appid string, appOf func(T) string) []T {
+	var out []T
+	for _, r := range records {
+		if appOf(r) == appid {
+			out = append(out, r)
 		}
 	}
-	return ups
+	return out
 }

@@ -162,11 +162,5 @@ func (s *Server) Sent() []SentMessage {
 func (a *AppHandle) Sent() []SentMessage {
 	a.s.mu.Lock()
 	defer a.s.mu.Unlock()
-	var msgs []SentMessage
-	for _, m := range a.s.sent {
-		if m.AppID == a.id {
-			msgs = append(msgs, m)
-		}
-	}
-	return msgs
+	return ofApp(a.s.sent, a.id, func(m SentMessage) string { return m.AppID })
 }
