@@ -12,7 +12,7 @@ import (
 )
 
 // matcher is a provisioned MatchPath, as Provision makes it.
-func matcher(t *testing.T, paths ...string) caddyhttp.MatchPath {
+func matcher(t testing.TB, paths ...string) caddyhttp.MatchPath {
 	t.Helper()
 	m := caddyhttp.MatchPath(paths)
 	if err := m.Provision(caddy.Context{}); err != nil {
@@ -107,4 +107,31 @@ func request(t *testing.T, target string) *http.Request {
 	t.Helper()
 	r := httptest.NewRequest(http.MethodGet, target, nil)
 	return r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+}
+
+func FuzzPathReadings(f *testing.F) {
+	for _, seed := range []string{"/static/..;/api/x", "/static/%252e%252e/api/x%25zz", "/vip%00/offers", `/a\b`, "/api/../static/x", "//x//y", "/", "/%", "/;;;"} {
+		f.Add(seed)
+	}
+	public, vip := matcher(f, "/static/*"), matcher(f, "/vip/*")
+	f.Fuzz(func(t *testing.T, target string) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+		r.URL.Path = "/" + target
+		readings := pathReadings(r.URL.Path)
+		if readings[0] != r.URL.Path {
+			t.Fatalf("the first reading %q is not the path %q", readings[0], r.URL.Path)
+		}
+		if len(readings) > 2<<len(readingSteps) { // the path, and two per set of steps
+			t.Fatalf("%d readings", len(readings))
+		}
+		// Public for every reading implies matching the path as it is; a
+		// path that needs a phone as it is needs one under some reading.
+		if everyReadingMatches(public, r) && !public.Match(r) {
+			t.Fatalf("%q is public though it does not match as it is", r.URL.Path)
+		}
+		if vip.Match(r) && !someReadingMatches(vip, r) {
+			t.Fatalf("%q escapes require_phone though it matches as it is", r.URL.Path)
+		}
+	})
 }
