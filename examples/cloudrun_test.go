@@ -3,7 +3,6 @@ package examples
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -149,20 +148,6 @@ func callWxapi(t *testing.T, port int, path, body string) (int, []byte) {
 	req.Host = "api.weixin.qq.com"
 	req.Header.Set("Content-Type", "application/json")
 	return do(t, req)
-}
-
-func do(t *testing.T, req *http.Request) (int, []byte) {
-	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, body
 }
 
 // Caddy's own calls to api.weixin.qq.com must reach WeChat once api_base is

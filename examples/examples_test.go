@@ -230,6 +230,12 @@ func get(t *testing.T, url, token string, headers map[string]string) (int, []byt
 	for k, v := range headers {
 		req.Header[k] = []string{v}
 	}
+	return do(t, req)
+}
+
+// do sends req and reads the whole answer.
+func do(t *testing.T, req *http.Request) (int, []byte) {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

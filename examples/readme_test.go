@@ -513,14 +513,14 @@ func waitClosed(addr string, timeout time.Duration) error {
 	return nil
 }
 
-// dockerStandIn starts, as processes, what compose.yaml runs in containers:
-// Redis (the test's), wxmock published on 127.0.0.1:9090, the Node backend,
-// and the Caddy built here with docker/Caddyfile on :8080.
-func dockerStandIn(t *testing.T, env []string) {
+// startComposeWxmock starts, as a process, the wxmock a compose file runs,
+// published on 127.0.0.1:9090, after checking that readme's ports (9090 and
+// Caddy's 8080) are free; they are free again when t ends.
+func startComposeWxmock(t *testing.T, readme string, env []string) {
 	t.Helper()
 	for _, addr := range []string{"127.0.0.1:9090", "127.0.0.1:8080"} {
 		if proctest.Listening(addr) {
-			t.Fatalf("docker/README.md needs %s, where something listens already", addr)
+			t.Fatalf("%s needs %s, where something listens already", readme, addr)
 		}
 	}
 	// Registered first, so it runs after the processes are stopped: the
@@ -532,6 +532,14 @@ func dockerStandIn(t *testing.T, env []string) {
 	mock := exec.Command(wxmockBin, "-listen", "127.0.0.1:9090")
 	mock.Env = env
 	startProcess(t, "wxmock (compose service wxmock)", mock).WaitOK(t, "http://127.0.0.1:9090/mock/stats")
+}
+
+// dockerStandIn starts, as processes, what compose.yaml runs in containers:
+// Redis (the test's), wxmock published on 127.0.0.1:9090, the Node backend,
+// and the Caddy built here with docker/Caddyfile on :8080.
+func dockerStandIn(t *testing.T, env []string) {
+	t.Helper()
+	startComposeWxmock(t, "docker/README.md", env)
 
 	app := fmt.Sprintf("127.0.0.1:%d", proctest.FreePort(t))
 	_, port, _ := strings.Cut(app, ":")
@@ -559,20 +567,7 @@ func dockerStandIn(t *testing.T, env []string) {
 // it is.
 func cloudRunStandIn(t *testing.T, env []string) {
 	t.Helper()
-	for _, addr := range []string{"127.0.0.1:9090", "127.0.0.1:8080"} {
-		if proctest.Listening(addr) {
-			t.Fatalf("cloudrun-migration/README.md needs %s, where something listens already", addr)
-		}
-	}
-	// Registered first, so it runs after the processes are stopped: the
-	// next README wants these ports.
-	t.Cleanup(func() {
-		waitClosed("127.0.0.1:9090", 10*time.Second)
-		waitClosed("127.0.0.1:8080", 10*time.Second)
-	})
-	mock := exec.Command(wxmockBin, "-listen", "127.0.0.1:9090")
-	mock.Env = env
-	startProcess(t, "wxmock (compose service wxmock)", mock).WaitOK(t, "http://127.0.0.1:9090/mock/stats")
+	startComposeWxmock(t, "cloudrun-migration/README.md", env)
 
 	wxapiPort, appPort := proctest.FreePort(t), proctest.FreePort(t)
 	node := exec.Command("node", "-r", "../testdata/api_weixin_qq_com.js", "server.js")

@@ -76,17 +76,27 @@ func (s *Server) appOf(r *http.Request) (*AppHandle, *controlError) {
 	return nil, badRequest(fmt.Sprintf("unknown appid %q; this wxmock serves %v", appid, s.AppIDs()))
 }
 
+// appAndUser is the app and the user a control request names: how every
+// endpoint acting for one user starts.
+func (s *Server) appAndUser(r *http.Request) (*AppHandle, string, *controlError) {
+	a, cerr := s.appOf(r)
+	if cerr != nil {
+		return nil, "", cerr
+	}
+	user := r.URL.Query().Get("user")
+	if user == "" {
+		return nil, "", badRequest("user is required")
+	}
+	return a, user, nil
+}
+
 // GET /mock/code?user=U[&errcode=N][&appid=A]
 func (s *Server) ctlCode(r *http.Request) (any, *controlError) {
-	a, cerr := s.appOf(r)
+	a, user, cerr := s.appAndUser(r)
 	if cerr != nil {
 		return nil, cerr
 	}
 	q := r.URL.Query()
-	user := q.Get("user")
-	if user == "" {
-		return nil, badRequest("user is required")
-	}
 	errcode := 0
 	if v := q.Get("errcode"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -100,15 +110,13 @@ func (s *Server) ctlCode(r *http.Request) (any, *controlError) {
 
 // GET /mock/phonecode?user=U&phone=P[&country_code=86][&appid=A]
 func (s *Server) ctlPhoneCode(r *http.Request) (any, *controlError) {
-	a, cerr := s.appOf(r)
+	a, user, cerr := s.appAndUser(r)
 	if cerr != nil {
 		return nil, cerr
 	}
 	q := r.URL.Query()
-	user, phone, cc := q.Get("user"), q.Get("phone"), q.Get("country_code")
+	phone, cc := q.Get("phone"), q.Get("country_code")
 	switch {
-	case user == "":
-		return nil, badRequest("user is required")
 	case phone == "":
 		return nil, badRequest("phone is required")
 	case cc == "":
@@ -122,16 +130,11 @@ func (s *Server) ctlPhoneCode(r *http.Request) (any, *controlError) {
 // POST /mock/oauth/next?user=U[&snapshot=1][&appid=A]: queue U for the
 // app's next authorize page; answers the openid the exchange will give.
 func (s *Server) ctlOAuthNext(r *http.Request) (any, *controlError) {
-	a, cerr := s.appOf(r)
+	a, user, cerr := s.appAndUser(r)
 	if cerr != nil {
 		return nil, cerr
 	}
-	q := r.URL.Query()
-	user := q.Get("user")
-	if user == "" {
-		return nil, badRequest("user is required")
-	}
-	snapshot, ok := parseFlag(q.Get("snapshot"))
+	snapshot, ok := parseFlag(r.URL.Query().Get("snapshot"))
 	if !ok {
 		return nil, badRequest("snapshot must be 1, 0, true or false")
 	}
@@ -143,16 +146,12 @@ func (s *Server) ctlOAuthNext(r *http.Request) (any, *controlError) {
 
 // GET /mock/oauth/code?user=U&scope=S[&appid=A]
 func (s *Server) ctlOAuthCode(r *http.Request) (any, *controlError) {
-	a, cerr := s.appOf(r)
+	a, user, cerr := s.appAndUser(r)
 	if cerr != nil {
 		return nil, cerr
 	}
-	q := r.URL.Query()
-	user, scope := q.Get("user"), q.Get("scope")
-	switch {
-	case user == "":
-		return nil, badRequest("user is required")
-	case scope != ScopeBase && scope != ScopeUserInfo && scope != ScopeLogin:
+	scope := r.URL.Query().Get("scope")
+	if scope != ScopeBase && scope != ScopeUserInfo && scope != ScopeLogin {
 		return nil, badRequest("scope must be " + ScopeBase + ", " + ScopeUserInfo + " or " + ScopeLogin)
 	}
 	return codeResponse{Code: a.OAuthCode(user, scope), OpenID: a.OpenID(user)}, nil
@@ -228,13 +227,9 @@ func (s *Server) ctlEncryptedPhone(r *http.Request) (any, *controlError) {
 
 // GET /mock/encrypted_profile?user=U[&appid=A]
 func (s *Server) ctlEncryptedProfile(r *http.Request) (any, *controlError) {
-	a, cerr := s.appOf(r)
+	a, user, cerr := s.appAndUser(r)
 	if cerr != nil {
 		return nil, cerr
-	}
-	user := r.URL.Query().Get("user")
-	if user == "" {
-		return nil, badRequest("user is required")
 	}
 	raw, sig, data, iv, err := a.EncryptedProfile(user)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -143,18 +144,8 @@ func TestHelpSaysAppMayBeRepeatedAndNothingShowsASecret(t *testing.T) {
 }
 
 func TestServeServesEveryAppGivenWithAppAndLogsNoSecret(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs bytes.Buffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	apps := []wxmock.App{{AppID: "wxaaaaaaaaaaaaaaaa", AppSecret: "secret-a"}, {AppID: "wxbbbbbbbbbbbbbbbb", AppSecret: "secret-b"}}
-	go func() { done <- serve(ctx, ln, options{apps: apps, tokenTTL: time.Minute}, log.New(&logs, "", 0)) }()
-	defer cancel()
-
-	base := "http://" + ln.Addr().String()
+	base, logs, stop := serving(t, options{apps: apps, tokenTTL: time.Minute})
 	getJSON := func(path string) map[string]any {
 		t.Helper()
 		resp, err := http.Get(base + path)
@@ -180,8 +171,7 @@ func TestServeServesEveryAppGivenWithAppAndLogsNoSecret(t *testing.T) {
 	if _, isDemo := getJSON("/mock/stats")["apps"].(map[string]any)[wxmock.DemoAppID]; isDemo {
 		t.Errorf("the demo app is served although only -app apps were given")
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("serve returned %v after cancel", err)
 	}
 	if got := logs.String(); !strings.Contains(got, "wxaaaaaaaaaaaaaaaa, wxbbbbbbbbbbbbbbbb") || strings.Contains(got, "secret-") {
@@ -190,17 +180,10 @@ func TestServeServesEveryAppGivenWithAppAndLogsNoSecret(t *testing.T) {
 }
 
 func TestServeAnswersUntilCancelledThenShutsDown(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs bytes.Buffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	o := options{appID: "wxabc", secret: "do-not-log-me", tokenTTL: time.Minute}
-	go func() { done <- serve(ctx, ln, o, log.New(&logs, "", 0)) }()
+	base, logs, stop := serving(t, o)
 
-	resp, err := http.Get("http://" + ln.Addr().String() + "/mock/code?user=alice")
+	resp, err := http.Get(base + "/mock/code?user=alice")
 	if err != nil {
 		t.Fatalf("GET /mock/code: %v", err)
 	}
@@ -211,32 +194,16 @@ func TestServeAnswersUntilCancelledThenShutsDown(t *testing.T) {
 		t.Fatalf("/mock/code answered no code (err %v)", err)
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("serve returned %v after cancel, want nil", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not return after cancel")
+	if err := stop(); err != nil {
+		t.Errorf("serve returned %v after cancel, want nil", err)
 	}
-	if got := logs.String(); strings.Count(got, "\n") != 1 || !strings.Contains(got, ln.Addr().String()) || strings.Contains(got, o.secret) {
+	if got := logs.String(); strings.Count(got, "\n") != 1 || !strings.Contains(got, strings.TrimPrefix(base, "http://")) || strings.Contains(got, o.secret) {
 		t.Errorf("log = %q, want one line naming the address and not the secret", got)
 	}
 }
 
 func TestServeJudgesTextsByTheRiskyWordsGiven(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	o := options{appID: "wxabc", secret: "s", tokenTTL: time.Minute, riskyWords: []string{"forbidden"}}
-	go func() { done <- serve(ctx, ln, o, log.New(io.Discard, "", 0)) }()
-	defer func() { cancel(); <-done }()
-
-	base := "http://" + ln.Addr().String()
+	base, _, _ := serving(t, options{appID: "wxabc", secret: "s", tokenTTL: time.Minute, riskyWords: []string{"forbidden"}})
 	post := func(path, body string) map[string]any {
 		t.Helper()
 		resp, err := http.Post(base+path, "application/json", strings.NewReader(body))
@@ -268,17 +235,7 @@ func TestServeJudgesTextsByTheRiskyWordsGiven(t *testing.T) {
 }
 
 func TestServePlaysAWebLoginAndRedirectsOnlyToTheOAuthDomainsGiven(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	o := options{appID: "wxabc", secret: "s", tokenTTL: time.Minute, oauthDomains: []string{"app.example"}}
-	go func() { done <- serve(ctx, ln, o, log.New(io.Discard, "", 0)) }()
-	defer func() { cancel(); <-done }()
-
-	base := "http://" + ln.Addr().String()
+	base, _, _ := serving(t, options{appID: "wxabc", secret: "s", tokenTTL: time.Minute, oauthDomains: []string{"app.example"}})
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	get := func(path string) *http.Response {
 		t.Helper()
@@ -332,4 +289,34 @@ func TestServePlaysAWebLoginAndRedirectsOnlyToTheOAuthDomainsGiven(t *testing.T)
 	if info["nickname"] != "bob" {
 		t.Errorf("sns/userinfo answered %v, want bob's profile", info)
 	}
+}
+
+// serving runs serve with o on a free loopback port. stop cancels it and
+// returns what serve returned, failing t after 10 s; the log is complete
+// once stop has returned.
+func serving(t *testing.T, o options) (base string, logs *bytes.Buffer, stop func() error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs = &bytes.Buffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, ln, o, log.New(logs, "", 0)) }()
+	var once sync.Once
+	var served error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case served = <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("serve did not return after cancel")
+			}
+		})
+		return served
+	}
+	t.Cleanup(func() { stop() })
+	return "http://" + ln.Addr().String(), logs, stop
 }
