@@ -25,6 +25,7 @@ const (
 // store wraps mem so that a test can count, fail or hook its calls.
 type rig struct {
 	mock  *wxmock.Server
+	wxURL string // the fake WeChat's base URL
 	mem   *session.Memory
 	store *faultstore.Store
 	clock *fakeclock.Clock
@@ -77,7 +78,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &rig{mock: mock, mem: mem, store: store, clock: clock, svc: svc}
+	return &rig{mock: mock, wxURL: srv.URL, mem: mem, store: store, clock: clock, svc: svc}
 }
 
 // login logs user in and returns the answer.

@@ -47,11 +47,17 @@ func (s *Service) Login(ctx context.Context, code string) (*Login, error) {
 	if err := s.cfg.Store.Push(ctx, s.sessKeysKey(sess.OpenID), s.seal.seal([]byte(sess.SessionKey), []byte(sess.OpenID)), sessionKeysKept, s.cfg.TokenTTL); err != nil {
 		return nil, storeError("keep session_key", err)
 	}
-	u, err := s.renewUser(ctx, sess.OpenID, sess.UnionID)
+	return s.issue(ctx, sess.OpenID, sess.UnionID)
+}
+
+// issue records that openid logged in (with its unionid, when WeChat told
+// it) and issues their token: how every kind of login ends.
+func (s *Service) issue(ctx context.Context, openid, unionid string) (*Login, error) {
+	u, err := s.renewUser(ctx, openid, unionid)
 	if err != nil {
 		return nil, err
 	}
-	raw, claims, err := s.cfg.Tokens.Issue(ctx, sess.OpenID)
+	raw, claims, err := s.cfg.Tokens.Issue(ctx, openid)
 	if err != nil {
 		return nil, storeError("issue token", err)
 	}
@@ -59,7 +65,7 @@ func (s *Service) Login(ctx context.Context, code string) (*Login, error) {
 		Token:     raw,
 		TokenType: "Bearer",
 		ExpiresIn: int64(claims.ExpiresAt.Sub(claims.IssuedAt) / time.Second),
-		OpenID:    sess.OpenID,
+		OpenID:    openid,
 		UnionID:   u.UnionID,
 		HasPhone:  u.Phone != nil,
 		AppID:     s.cfg.AppID,

@@ -6,6 +6,7 @@ package auth
 
 import (
 	"context"
+	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -72,6 +73,9 @@ type Publisher interface {
 type Platform interface {
 	Code2Session(ctx context.Context, code string) (*wechat.Session, error)
 	GetUserPhoneNumber(ctx context.Context, code, openid string) (*wechat.PhoneInfo, error)
+	// ExchangeWebCode turns the code of a web login (an official account's
+	// page, a website's QR login) into the user's identity.
+	ExchangeWebCode(ctx context.Context, code string) (*wechat.WebUser, error)
 }
 
 var _ Platform = (*wechat.Client)(nil)
@@ -80,6 +84,7 @@ var _ Platform = (*wechat.Client)(nil)
 type Service struct {
 	cfg      Config
 	seal     *sealer
+	stateMAC []byte // signs web logins' state cookies
 	caches   *Caches
 	cache    *identityCache
 	rejected *rejectedCache
@@ -117,6 +122,11 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
+	// A key of its own, so that no state cookie is ever a sealing oracle.
+	stateMAC, err := hkdf.Key(sha256.New, cfg.SealKey, nil, "caddy-wxauth web login state v1", 32)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
 	if cfg.UserTTL <= 0 {
 		cfg.UserTTL = defaultUserTTL
 	}
@@ -135,6 +145,7 @@ func New(cfg Config) (*Service, error) {
 	return &Service{
 		cfg:      cfg,
 		seal:     seal,
+		stateMAC: stateMAC,
 		caches:   cfg.Caches,
 		cache:    cfg.Caches.identities,
 		rejected: cfg.Caches.rejected,
@@ -157,8 +168,9 @@ func (s *Service) userKey(openid string) string { return s.cfg.KeyPrefix + "user
 func (s *Service) sessKeysKey(openid string) string {
 	return s.cfg.KeyPrefix + "session-keys:" + openid
 }
-func (s *Service) revokedKey(jti string) string { return s.cfg.KeyPrefix + "revoked:" + jti }
-func (s *Service) codeKey(code string) string   { return s.cfg.KeyPrefix + "code:" + digest(code) }
+func (s *Service) revokedKey(jti string) string      { return s.cfg.KeyPrefix + "revoked:" + jti }
+func (s *Service) codeKey(code string) string        { return s.cfg.KeyPrefix + "code:" + digest(code) }
+func (s *Service) stateClaimKey(state string) string { return s.cfg.KeyPrefix + "web-state:" + state }
 
 func digest(s string) string {
 	sum := sha256.Sum256([]byte(s))

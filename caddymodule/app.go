@@ -119,15 +119,13 @@ func (a *App) Cleanup() error {
 	return errors.Join(errs...)
 }
 
-// named returns the accounts called names, or every account of kind when
-// names is empty.
-func (a *App) named(names []string, kind string) ([]*account, error) {
+// named returns the accounts called names, or every account of the block
+// when names is empty.
+func (a *App) named(names []string) ([]*account, error) {
 	if len(names) == 0 {
-		var all []*account
+		all := make([]*account, 0, len(a.Accounts))
 		for _, c := range a.Accounts {
-			if c.Kind == kind {
-				all = append(all, a.byName[c.Name])
-			}
+			all = append(all, a.byName[c.Name])
 		}
 		return all, nil
 	}

@@ -47,6 +47,13 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    login_rate_limit <n> <window>
 //	    headers          default | cloudrun | { openid <name> unionid <name> phone <name> country_code <name> appid <name> }
 //	    log_openids
+//	    # H5 login, for official accounts and websites:
+//	    oauth_path          /wx/oauth
+//	    oauth_callback_path /wx/oauth/callback
+//	    oauth_scope         snsapi_base | snsapi_userinfo
+//	    oauth_redirect_url  <absolute URL of the callback>
+//	    cookie_name         wxauth
+//	    login_redirect
 //	    public           <paths...>
 //	    require_phone    <paths...>
 //	}
@@ -71,11 +78,19 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "logout_path":
 			return true, oneArg(d, &h.LogoutPath)
 		case "log_openids":
-			h.LogOpenIDs = true
-			if d.NextArg() {
-				return true, d.ArgErr()
-			}
-			return true, nil
+			return true, flagArg(d, &h.LogOpenIDs)
+		case "login_redirect":
+			return true, flagArg(d, &h.LoginRedirect)
+		case "oauth_path":
+			return true, oneArg(d, &h.OAuthPath)
+		case "oauth_callback_path":
+			return true, oneArg(d, &h.OAuthCallbackPath)
+		case "oauth_scope":
+			return true, oneArg(d, &h.OAuthScope)
+		case "oauth_redirect_url":
+			return true, oneArg(d, &h.OAuthRedirectURL)
+		case "cookie_name":
+			return true, oneArg(d, &h.CookieName)
 		case "login_rate_limit":
 			return true, h.parseRateLimit(d)
 		case "headers":
@@ -134,6 +149,15 @@ func argsArg(d *caddyfile.Dispenser, dst *[]string) error {
 	if *dst = d.RemainingArgs(); len(*dst) == 0 {
 		return d.ArgErr()
 	}
+	return nil
+}
+
+// flagArg sets a subdirective that takes no argument.
+func flagArg(d *caddyfile.Dispenser, dst *bool) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	*dst = true
 	return nil
 }
 

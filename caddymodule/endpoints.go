@@ -34,19 +34,31 @@ func (h *Handler) endpoint(path string) func(http.ResponseWriter, *http.Request)
 	case jwksPath:
 		return h.serveJWKS
 	}
+	if len(h.webAccounts) > 0 {
+		switch path {
+		case h.OAuthPath:
+			return h.serveOAuth
+		case h.OAuthCallbackPath:
+			return h.serveOAuthCallback
+		}
+	}
 	return nil
 }
 
 // event describes one call of an endpoint for the log line and metrics.
 type event struct {
-	name   string // login, phone, profile, logout
+	name   string // login, phone, profile, logout, oauth, oauth_callback
 	method string // phone only: code or encrypted_data
 	appID  string // once known
 	openid string // once known
 }
 
-// endpointFunc does an endpoint's work; a nil body answers 204.
+// endpointFunc does an endpoint's work; a nil body answers 204, a
+// redirect 302.
 type endpointFunc func(w http.ResponseWriter, r *http.Request, ev *event) (body any, err error)
+
+// redirect is an endpoint's answer that sends the browser to a URL.
+type redirect string
 
 // serveEndpoint runs fn, answers its result or error, and records
 // the event: one log line and the metrics.
@@ -60,6 +72,12 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, name str
 		return h.writeError(w, err)
 	case body == nil:
 		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	if to, ok := body.(redirect); ok {
+		w.Header().Set("Location", string(to))
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusFound)
 		return nil
 	}
 	return writeJSON(w, http.StatusOK, body)
@@ -99,15 +117,18 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) error {
 // at WeChat, so it grants nothing.
 func (h *Handler) loginAccount(r *http.Request, appID string) (*account, error) {
 	if appID != "" {
-		if acc, ok := h.byAppID[appID]; ok {
+		if acc, ok := h.byAppID[appID]; ok && acc.kind == kindMiniProgram {
 			return acc, nil
 		}
-		return nil, invalidRequest(fmt.Sprintf("appid %q is not served here", appID))
+		return nil, invalidRequest(fmt.Sprintf("appid %q is not a mini program served here", appID))
 	}
-	if acc, ok := h.byAppID[refererAppID(r.Header.Get("Referer"))]; ok {
+	if acc, ok := h.byAppID[refererAppID(r.Header.Get("Referer"))]; ok && acc.kind == kindMiniProgram {
 		return acc, nil
 	}
-	if len(h.miniPrograms) == 1 {
+	switch len(h.miniPrograms) {
+	case 0:
+		return nil, invalidRequest("no mini program logs in here: official accounts and websites log in at " + h.OAuthPath)
+	case 1:
 		return h.miniPrograms[0], nil
 	}
 	return nil, invalidRequest(`appid required: this endpoint serves several mini programs; send "appid"`)
@@ -127,25 +148,33 @@ func refererAppID(referer string) string {
 	return parts[0]
 }
 
-// readForUser decodes the body into req and verifies the Bearer token: how
-// every endpoint that acts for a logged-in user starts. It returns the user
-// and the account their token is for.
+// readForUser decodes the body into req and verifies the token: how the
+// endpoints that bind something to a mini program user start. It returns
+// the user and their account's service.
 func (h *Handler) readForUser(w http.ResponseWriter, r *http.Request, req any, ev *event) (auth.Identity, *auth.Service, error) {
 	if err := readBody(w, r, req); err != nil {
 		return auth.Identity{}, nil, err
 	}
-	return h.verifyForEndpoint(r, ev)
+	id, acc, err := h.verifyForEndpoint(r, ev)
+	if err != nil {
+		return auth.Identity{}, nil, err
+	}
+	if acc.kind != kindMiniProgram {
+		// WeChat hands phone numbers and profiles to mini programs only.
+		return auth.Identity{}, nil, invalidRequest("phone numbers and profiles are bound through a mini program; this token is an H5 login's")
+	}
+	return id, acc.service, nil
 }
 
-// verifyForEndpoint verifies the Bearer token of a request to one of the
+// verifyForEndpoint verifies the token of a request to one of the
 // endpoints and notes whose it is.
-func (h *Handler) verifyForEndpoint(r *http.Request, ev *event) (auth.Identity, *auth.Service, error) {
-	id, err := h.verify(r)
+func (h *Handler) verifyForEndpoint(r *http.Request, ev *event) (auth.Identity, *account, error) {
+	id, err := h.authenticate(r)
 	if err != nil {
 		return auth.Identity{}, nil, err
 	}
 	ev.appID, ev.openid = id.AppID, id.OpenID
-	return id, h.account(id.AppID).service, nil
+	return id, h.account(id.AppID), nil
 }
 
 // phoneRequest accepts the new getPhoneNumber code, or legacy encrypted data
@@ -206,11 +235,16 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) error {
 		if r.Method != http.MethodPost {
 			return nil, methodNotAllowed(w, http.MethodPost)
 		}
-		id, svc, err := h.verifyForEndpoint(r, ev)
+		id, acc, err := h.verifyForEndpoint(r, ev)
+		if h.sentLoginCookie(r) && (err == nil || errorCode(err) == auth.CodeUnauthorized) {
+			// Not on csrf_failed: another site's form must not log the
+			// user out of this one.
+			http.SetCookie(w, h.loginCookie("", -1))
+		}
 		if err != nil {
 			return nil, err
 		}
-		return nil, svc.Logout(r.Context(), id)
+		return nil, acc.service.Logout(r.Context(), id)
 	})
 }
 
@@ -218,7 +252,7 @@ func (h *Handler) serveJWKS(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return h.writeError(w, methodNotAllowed(w, "GET, HEAD"))
 	}
-	set, err := jwks(r.Context(), h.miniPrograms)
+	set, err := jwks(r.Context(), h.accounts)
 	if err != nil {
 		return h.writeError(w, err)
 	}

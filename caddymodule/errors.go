@@ -22,11 +22,18 @@ var statusOf = map[string]int{
 	auth.CodeRateLimited:      http.StatusTooManyRequests,
 	auth.CodeUpstreamError:    http.StatusBadGateway,
 	auth.CodeStoreUnavailable: http.StatusServiceUnavailable,
+	auth.CodeSnapshotUser:     http.StatusForbidden,
 	codeMethodNotAllowed:      http.StatusMethodNotAllowed,
+	codeCSRFFailed:            http.StatusForbidden,
 }
 
-// codeMethodNotAllowed is an HTTP concern only, so it lives here.
-const codeMethodNotAllowed = "method_not_allowed"
+// HTTP concerns only, so they live here.
+const (
+	codeMethodNotAllowed = "method_not_allowed"
+	// codeCSRFFailed refuses a cookie-authenticated request that may
+	// change something and does not come from a page of this site.
+	codeCSRFFailed = "csrf_failed"
+)
 
 // errorBody is the JSON of every error response.
 type errorBody struct {

@@ -80,15 +80,22 @@ func (fx *endpointFixture) serve(method, path, authorization, contentType string
 // serve runs r through h as Caddy would, with a replacer in the context,
 // and reports whether the next handler was called.
 func serve(h *Handler, r *http.Request) (*httptest.ResponseRecorder, bool, error) {
+	rec, forwarded, err := serveForwarded(h, r)
+	return rec, forwarded != nil, err
+}
+
+// serveForwarded runs h on r and returns the answer and the request h
+// handed on (nil when it answered itself).
+func serveForwarded(h *Handler, r *http.Request) (*httptest.ResponseRecorder, *http.Request, error) {
 	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
-	called := false
-	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error {
-		called = true
+	var forwarded *http.Request
+	next := caddyhttp.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) error {
+		forwarded = r
 		return nil
 	})
 	rec := httptest.NewRecorder()
 	err := h.ServeHTTP(rec, r, next)
-	return rec, called, err
+	return rec, forwarded, err
 }
 
 // expand replaces markers in a fuzz body with values minted now by the fake

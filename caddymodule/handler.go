@@ -21,17 +21,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 
 	public := len(h.Public) > 0 && everyReadingMatches(h.Public, r)
-	if public && r.Header.Get("Authorization") == "" {
+	if public && !h.presentsToken(r) {
 		metrics.public.Inc()
 		return next.ServeHTTP(w, r)
 	}
-	id, err := h.verify(r)
+	id, err := h.authenticate(r)
 	if err != nil {
 		if public {
 			metrics.public.Inc()
 			return next.ServeHTTP(w, r)
 		}
 		metrics.rejected.Inc()
+		if h.LoginRedirect && isPageLoad(r) && errorCode(err) == auth.CodeUnauthorized {
+			return h.redirectToLogin(w, r)
+		}
 		return h.writeError(w, err)
 	}
 	if id.Phone == nil && len(h.RequirePhone) > 0 && someReadingMatches(h.RequirePhone, r) {
@@ -43,26 +46,57 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return next.ServeHTTP(w, r)
 }
 
-// verify checks the request's Bearer token. A request with several
-// Authorization headers is refused: which one counts would be ambiguous.
-func (h *Handler) verify(r *http.Request) (auth.Identity, error) {
-	values := r.Header.Values("Authorization")
-	if len(values) != 1 {
-		return auth.Identity{}, &auth.Error{Code: auth.CodeUnauthorized, Message: "a valid Bearer token is required"}
+// presentsToken reports whether the request brings a token at all.
+func (h *Handler) presentsToken(r *http.Request) bool {
+	return r.Header.Get("Authorization") != "" || (len(h.webAccounts) > 0 && len(r.CookiesNamed(h.CookieName)) > 0)
+}
+
+// authenticate verifies the request's token: the Authorization header's
+// Bearer token, else — where H5 login is served — the login cookie's.
+// A browser sends the cookie with every request to this site, whichever
+// page asked for it, so a cookie-authenticated request that may change
+// something must come from a page of this site (403 csrf_failed).
+func (h *Handler) authenticate(r *http.Request) (auth.Identity, error) {
+	raw, fromCookie, err := h.credential(r)
+	if err != nil {
+		return auth.Identity{}, err
 	}
-	scheme, raw, ok := strings.Cut(values[0], " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return auth.Identity{}, &auth.Error{Code: auth.CodeUnauthorized, Message: "a valid Bearer token is required"}
+	if fromCookie && !isSafeMethod(r.Method) && !sameOrigin(r) {
+		return auth.Identity{}, &auth.Error{Code: codeCSRFFailed, Message: "a cookie-authenticated request that changes something must come from a page of this site (Origin or Referer)"}
 	}
-	raw = strings.TrimSpace(raw)
-	acc := h.miniPrograms[0]
-	if len(h.miniPrograms) > 1 {
+	acc := h.accounts[0]
+	if len(h.accounts) > 1 {
 		// The token's unverified aud only routes it: the account's own
 		// Verify checks the signature and that aud is its AppID.
 		var ok bool
 		if acc, ok = h.byAppID[token.Audience(raw)]; !ok {
-			return auth.Identity{}, &auth.Error{Code: auth.CodeUnauthorized, Message: "a valid Bearer token is required"}
+			return auth.Identity{}, errTokenRequired
 		}
 	}
 	return acc.service.Verify(r.Context(), raw)
+}
+
+var errTokenRequired = &auth.Error{Code: auth.CodeUnauthorized, Message: "a valid Bearer token is required"}
+
+// credential is the request's token and whether it came from the cookie.
+// Several Authorization headers, or several login cookies (one planted by
+// a sibling subdomain, say), are refused: which one counts would be
+// ambiguous.
+func (h *Handler) credential(r *http.Request) (raw string, fromCookie bool, err error) {
+	values := r.Header.Values("Authorization")
+	switch {
+	case len(values) > 1:
+		return "", false, errTokenRequired
+	case len(values) == 1:
+		scheme, raw, ok := strings.Cut(values[0], " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			return "", false, errTokenRequired
+		}
+		return strings.TrimSpace(raw), false, nil
+	case len(h.webAccounts) > 0:
+		if cookies := r.CookiesNamed(h.CookieName); len(cookies) == 1 {
+			return cookies[0].Value, true, nil
+		}
+	}
+	return "", false, errTokenRequired
 }

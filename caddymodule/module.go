@@ -20,26 +20,30 @@ import (
 
 	"github.com/wxauth/caddy-wxauth/auth"
 	"github.com/wxauth/caddy-wxauth/session"
+	"github.com/wxauth/caddy-wxauth/wechat"
 )
 
 func init() {
 	caddy.RegisterModule(Handler{})
 }
 
-// Handler puts WeChat Mini Program login in front of the handlers after it.
-// It answers the login, phone, profile, logout and JWKS endpoints itself;
-// every other request must carry a valid `Authorization: Bearer` token, and
-// goes on with the user's identity in the `X-OpenID`, `X-UnionID`, `X-Phone`,
-// `X-Phone-Country-Code` and `X-AppID` headers and the `{wx.openid}`,
-// `{wx.unionid}`, `{wx.phone}`, `{wx.appid}` and `{http.auth.user.id}`
-// placeholders. Identity headers sent by the client are always removed first.
+// Handler puts WeChat login in front of the handlers after it: mini
+// programs log in with wx.login codes, official-account H5 pages and
+// websites through WeChat's authorize pages and a cookie. It answers the
+// login, phone, profile, logout, H5 login and JWKS endpoints itself; every
+// other request must carry a valid token — an `Authorization: Bearer`
+// header, else the login cookie — and goes on with the user's identity in
+// the `X-OpenID`, `X-UnionID`, `X-Phone`, `X-Phone-Country-Code` and
+// `X-AppID` headers and the `{wx.openid}`, `{wx.unionid}`, `{wx.phone}`,
+// `{wx.appid}` and `{http.auth.user.id}` placeholders. Identity headers sent
+// by the client are always removed first.
 //
-// Its mini programs are accounts of the wxauth app: those named in Apps (by
-// default every mini program of the global `wxauth` block), or the one the
-// inline form defines with AppID, AppSecret and the Settings.
+// Its accounts are accounts of the wxauth app: those named in Apps (by
+// default every account of the global `wxauth` block), or the one mini
+// program the inline form defines with AppID, AppSecret and the Settings.
 type Handler struct {
 	// Accounts of the global wxauth block served here, by name. Default:
-	// every mini program of the block. Not with the inline form.
+	// every account of the block. Not with the inline form.
 	Apps []string `json:"apps,omitempty"`
 
 	// The inline form: one mini program's AppID and AppSecret, with the
@@ -76,6 +80,32 @@ type Handler struct {
 	// the client sent.
 	Headers *HeaderProfile `json:"headers,omitempty"`
 
+	// H5 login, for the official accounts and websites served here. The
+	// user's browser goes to OAuthPath (default /wx/oauth, with
+	// ?return_to=<path on this site>), is sent to WeChat's authorize page
+	// and comes back to OAuthCallbackPath (default /wx/oauth/callback) —
+	// register this site's host as the account's authorization callback
+	// domain in WeChat's console. The token is then kept in an HttpOnly,
+	// Secure, SameSite=Lax cookie named CookieName (default wxauth), so H5
+	// login needs https (or http://localhost while developing).
+	OAuthPath         string `json:"oauth_path,omitempty"`
+	OAuthCallbackPath string `json:"oauth_callback_path,omitempty"`
+	// What an official account's page asks for: snsapi_base (default; the
+	// openid, without asking the user) or snsapi_userinfo (the user
+	// consents; WeChat then tells the unionid too, if the account is bound
+	// to an open platform). A website always asks for snsapi_login.
+	OAuthScope string `json:"oauth_scope,omitempty"`
+	// The absolute callback URL WeChat sends users back to. Default: this
+	// request's scheme and host (a trusted proxy's X-Forwarded-Proto and
+	// X-Forwarded-Host when Caddy's trusted_proxies names it) with
+	// OAuthCallbackPath. Set it when a proxy in front changes the URL.
+	OAuthRedirectURL string `json:"oauth_redirect_url,omitempty"`
+	CookieName       string `json:"cookie_name,omitempty"`
+	// Send page loads without a valid token (GET or HEAD whose Accept names
+	// text/html) to OAuthPath to log in, instead of answering 401. API
+	// calls still get the 401 JSON answer.
+	LoginRedirect bool `json:"login_redirect,omitempty"`
+
 	// Log users' openids in the login, phone, profile and logout log lines.
 	// Default false: openids are personal data, so logs carry a short hash
 	// that tells users apart without naming them.
@@ -84,9 +114,14 @@ type Handler struct {
 	// app is the wxauth app, found by Provision; a test that provisions a
 	// handler without a Caddy config sets it first.
 	app *App
-	// miniPrograms are the accounts served here; byAppID finds a token's.
-	miniPrograms []*account
+	// accounts are the accounts served here, in the order configured;
+	// byAppID finds a token's. miniPrograms log in at LoginPath,
+	// webAccounts (official accounts and websites) at OAuthPath.
+	accounts     []*account
 	byAppID      map[string]*account
+	miniPrograms []*account
+	webAccounts  []*account
+	oauthBase    string
 	limiter      *auth.LoginLimiter
 	headers      *headerRules
 	logger       *zap.Logger
@@ -122,6 +157,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	setDefault(&h.PhonePath, "/wx/phone")
 	setDefault(&h.ProfilePath, "/wx/profile")
 	setDefault(&h.LogoutPath, "/wx/logout")
+	// Noted before the defaults fill them in: H5 login settings on a
+	// handler without an official account or website are a mistake.
+	webSettings := h.LoginRedirect || h.OAuthPath != "" || h.OAuthCallbackPath != "" || h.OAuthScope != "" || h.OAuthRedirectURL != "" || h.CookieName != ""
+	setDefault(&h.OAuthPath, "/wx/oauth")
+	setDefault(&h.OAuthCallbackPath, "/wx/oauth/callback")
+	setDefault(&h.OAuthScope, wechat.ScopeBase)
+	setDefault(&h.CookieName, "wxauth")
 	if err := h.check(); err != nil {
 		return err
 	}
@@ -145,22 +187,28 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		if err != nil {
 			return err
 		}
-		h.miniPrograms = []*account{acc}
-	} else if h.miniPrograms, err = app.named(h.Apps, kindMiniProgram); err != nil {
+		h.accounts = []*account{acc}
+	} else if h.accounts, err = app.named(h.Apps); err != nil {
 		return err
 	}
-	if len(h.miniPrograms) == 0 {
-		return errors.New("wxauth: no mini program to serve: set app_id and app_secret, or define accounts in the global wxauth block")
+	if len(h.accounts) == 0 {
+		return errors.New("wxauth: no account to serve: set app_id and app_secret, or define accounts in the global wxauth block")
 	}
-	h.byAppID = make(map[string]*account, len(h.miniPrograms))
-	for _, acc := range h.miniPrograms {
-		if acc.kind != kindMiniProgram {
-			return fmt.Errorf("wxauth: account %s is a %s, not a mini program", acc.name, acc.kind)
-		}
+	h.byAppID = make(map[string]*account, len(h.accounts))
+	for _, acc := range h.accounts {
 		h.byAppID[acc.appID] = acc
+		if acc.kind == kindMiniProgram {
+			h.miniPrograms = append(h.miniPrograms, acc)
+		} else {
+			h.webAccounts = append(h.webAccounts, acc)
+		}
 	}
+	if webSettings && len(h.webAccounts) == 0 {
+		return errors.New("wxauth: H5 login (login_redirect, oauth_*, cookie_name) needs an official_account or website account among the handler's apps")
+	}
+	h.oauthBase = app.OAuthBase
 	if rl := h.LoginRateLimit; rl != nil {
-		first := h.miniPrograms[0]
+		first := h.accounts[0]
 		h.limiter = &auth.LoginLimiter{Store: first.store, KeyPrefix: first.prefix, Limit: rl.Requests, Window: time.Duration(rl.Window)}
 	}
 	return nil
@@ -186,8 +234,8 @@ func wxauthApp(ctx caddy.Context) (*App, error) {
 // account is the handler's account of appID, which a verified identity
 // always names.
 func (h *Handler) account(appID string) *account {
-	if len(h.miniPrograms) == 1 {
-		return h.miniPrograms[0]
+	if len(h.accounts) == 1 {
+		return h.accounts[0]
 	}
 	return h.byAppID[appID]
 }
@@ -219,9 +267,23 @@ func (h *Handler) check() error {
 	if err := h.Headers.check(); err != nil {
 		return err
 	}
+	switch h.OAuthScope {
+	case "", wechat.ScopeBase, wechat.ScopeUserInfo:
+	default:
+		return fmt.Errorf("wxauth: oauth_scope must be snsapi_base or snsapi_userinfo, got %q (a website always uses snsapi_login)", h.OAuthScope)
+	}
+	if u := h.OAuthRedirectURL; u != "" {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+			return fmt.Errorf("wxauth: oauth_redirect_url must be an absolute http(s) URL, got %q", u)
+		}
+	}
+	if !validCookieName(h.CookieName) {
+		return fmt.Errorf("wxauth: cookie_name %q is not a valid cookie name", h.CookieName)
+	}
 	taken := map[string]string{jwksPath: "the JWKS"}
 	for _, e := range []struct{ name, path string }{
 		{"login_path", h.LoginPath}, {"phone_path", h.PhonePath}, {"profile_path", h.ProfilePath}, {"logout_path", h.LogoutPath},
+		{"oauth_path", h.OAuthPath}, {"oauth_callback_path", h.OAuthCallbackPath},
 	} {
 		if e.path == "" {
 			continue

@@ -13,7 +13,7 @@ import (
 // with log_openids, else a short hash that still tells users apart.
 func (h *Handler) record(ev event, outcome string, took time.Duration) {
 	switch ev.name {
-	case "login":
+	case "login", "oauth_callback":
 		metrics.logins.WithLabelValues(ev.appID, outcome).Inc()
 	case "phone":
 		method := ev.method

@@ -109,14 +109,14 @@ func (h *WxAPI) Provision(ctx caddy.Context) error {
 		}
 		accounts = append(accounts, acc)
 	} else {
-		first, err := app.named([]string{h.App}, "")
+		first, err := app.named([]string{h.App})
 		if err != nil {
 			return err
 		}
 		accounts = append(accounts, first...)
 	}
 	if len(h.Apps) > 0 {
-		more, err := app.named(h.Apps, "")
+		more, err := app.named(h.Apps)
 		if err != nil {
 			return err
 		}

@@ -183,7 +183,7 @@ func TestAccountConfigMistakesFailAtLoadNamingTheMistake(t *testing.T) {
 		{"one AppID twice", global(shop + "\t\tminiprogram game {\n\t\t\tapp_id wxa\n\t\t\tapp_secret t\n\t\t}\n"), "adapt", "app_id wxa is both account shop and account game"},
 		{"one name twice", global(shop + shop), "adapt", `account name \"shop\" is used twice`},
 		{"an account without a secret", global("\t\tminiprogram shop {\n\t\t\tapp_id wxa\n\t\t}\n"), "adapt", "account shop: app_secret is required"},
-		{"no account at all", ":0 {\n\twxauth\n\trespond ok\n}\n", "validate", "no mini program to serve"},
+		{"no account at all", ":0 {\n\twxauth\n\trespond ok\n}\n", "validate", "no account to serve"},
 		{"an inline AppID that is an account", site(global(shop), "app_id wxa\napp_secret s"), "validate", "app_id wxa is already account shop"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
