@@ -37,7 +37,7 @@ type rigOptions struct {
 	auth func(*Config)        // adjusts the Service's config
 }
 
-func newRig(t *testing.T, o rigOptions) *rig {
+func newRig(t testing.TB, o rigOptions) *rig {
 	t.Helper()
 	clock := fakeclock.New(time.Now())
 	mcfg := wxmock.Config{AppID: testAppID, AppSecret: testSecret}

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -89,7 +90,7 @@ func WebStateAppID(cookie string) string {
 func (s *Service) FinishWebLogin(ctx context.Context, cookie, state, code string) (*WebLogin, error) {
 	returnTo, expiry, err := s.checkState(cookie, state)
 	if err != nil {
-		return nil, newError(CodeInvalidRequest, "this login link is not the one this browser started, or it has expired: start again", err)
+		return nil, err
 	}
 	if code == "" {
 		return nil, newError(CodeInvalidRequest, "WeChat sent no code: the user did not authorize the login", nil)
@@ -122,9 +123,25 @@ func (s *Service) FinishWebLogin(ctx context.Context, cookie, state, code string
 	return &WebLogin{Login: login, ReturnTo: returnTo}, nil
 }
 
+// CheckWebState is FinishWebLogin's first step alone, for a caller that
+// must know the login is genuine before spending anything on it (a rate
+// limit's counter).
+func (s *Service) CheckWebState(cookie, state string) error {
+	_, _, err := s.checkState(cookie, state)
+	return err
+}
+
 // checkState verifies cookie and that state is its state, and returns
 // where the login goes afterwards and when the state expires.
 func (s *Service) checkState(cookie, state string) (string, time.Time, error) {
+	returnTo, expiry, err := s.parseState(cookie, state)
+	if err != nil {
+		return "", time.Time{}, newError(CodeInvalidRequest, "this login link is not the one this browser started, or it has expired: start again", err)
+	}
+	return returnTo, expiry, nil
+}
+
+func (s *Service) parseState(cookie, state string) (string, time.Time, error) {
 	if cookie == "" || state == "" {
 		return "", time.Time{}, errors.New("state or its cookie missing")
 	}
@@ -169,8 +186,6 @@ func CheckReturnTo(returnTo string) (string, error) {
 	switch {
 	case returnTo == "":
 		return "/", nil
-	case len(returnTo) > maxReturnTo:
-		return refuse("it is longer than 2048 bytes")
 	case returnTo[0] != '/':
 		return refuse("it must start with /")
 	case len(returnTo) > 1 && (returnTo[1] == '/' || returnTo[1] == '\\'):
@@ -188,6 +203,32 @@ func CheckReturnTo(returnTo string) (string, error) {
 		return refuse("it must not name a scheme or a host")
 	}
 	// The parsed form, re-encoded: what goes into the Location header is
-	// plain ASCII whatever the client sent.
-	return u.RequestURI(), nil
+	// plain ASCII whatever the client sent. Re-encoding can make a path
+	// begin with // ("/%2F " is "//%20"), so the result is checked again,
+	// and so is its length, which encoding may triple.
+	out := u.EscapedPath()
+	if u.RawQuery != "" || u.ForceQuery {
+		out += "?" + escapeQuery(u.RawQuery)
+	}
+	switch {
+	case strings.HasPrefix(out, "//"):
+		return refuse("it must not start with // once decoded")
+	case len(out) > maxReturnTo:
+		return refuse("it is longer than 2048 bytes")
+	}
+	return out, nil
+}
+
+// escapeQuery percent-encodes what a query may not hold as is (spaces,
+// quotes, non-ASCII), leaving its parameters as they are and in their order.
+func escapeQuery(q string) string {
+	var b strings.Builder
+	for i := 0; i < len(q); i++ {
+		if c := q[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`"<>\^`+"`{|}", c) >= 0 {
+			fmt.Fprintf(&b, "%%%02X", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }

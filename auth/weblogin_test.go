@@ -177,6 +177,10 @@ func TestCheckReturnToKeepsTheUserOnThisSite(t *testing.T) {
 		{"evil.example", ""},
 		{" /a", ""},
 		{"/%zz", ""},
+		{"/a?路 x", "/a?%E8%B7%AF%20x"},
+		{"/%2Fevil.example/路", ""},           // re-encoded, the path would start with //
+		{"/%2f%2fevil.example/é", ""},        // …or ///
+		{"/" + strings.Repeat("路", 680), ""}, // 2 KiB sent, three times as much encoded
 		{"/" + strings.Repeat("a", 2048), ""},
 	}
 	for _, tc := range tests {

@@ -42,6 +42,12 @@ func TestEveryBadCaddyfileFailsWithAMessageNamingTheMistake(t *testing.T) {
 		{"a zero token_ttl", ok + "token_ttl 0", "token_ttl must be positive"},
 		{"a public path without a leading /", ok + "public health", `public path "health" must start with /`},
 		{"a require_phone path without a leading /", ok + "require_phone vip/*", `require_phone path "vip/*" must start with /`},
+		{"a website's scope for an official account", ok + "oauth_scope snsapi_login", "oauth_scope must be snsapi_base or snsapi_userinfo"},
+		{"an oauth_redirect_url that is a path", ok + "oauth_redirect_url /wx/oauth/callback", "oauth_redirect_url must be an absolute http(s) URL"},
+		{"a cookie_name a cookie cannot have", ok + "cookie_name wx;auth", `cookie_name "wx;auth" is not a valid cookie name`},
+		{"login_redirect with an argument", ok + "login_redirect /login", "wrong argument count"},
+		{"oauth_path on the login path", ok + "login_path /wx/in\noauth_path /wx/in", `oauth_path "/wx/in" is already login_path's path`},
+		{"an oauth_callback_path without slash", ok + "oauth_callback_path cb", "oauth_callback_path must start with /"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

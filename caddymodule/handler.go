@@ -43,6 +43,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	h.account(id.AppID).verified.Inc()
 	h.headers.setIdentity(r, id)
+	if len(h.webAccounts) > 0 {
+		// The answer may be this user's alone: a shared cache must not give
+		// it to a browser with another cookie (as it never stores an
+		// answer to a request with Authorization).
+		w.Header().Add("Vary", "Cookie")
+	}
 	return next.ServeHTTP(w, r)
 }
 

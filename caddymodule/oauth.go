@@ -38,7 +38,7 @@ func (h *Handler) serveOAuth(w http.ResponseWriter, r *http.Request) error {
 			return nil, err
 		}
 		callback := h.redirectURI(r)
-		http.SetCookie(w, h.stateCookie(callback, start.Cookie, int(auth.WebStateTTL.Seconds())))
+		http.SetCookie(w, h.stateCookie(start.Cookie, int(auth.WebStateTTL.Seconds())))
 		scope := h.OAuthScope
 		if acc.kind == kindWebsite {
 			scope = wechat.ScopeLogin
@@ -53,8 +53,7 @@ func (h *Handler) serveOAuthCallback(w http.ResponseWriter, r *http.Request) err
 			return nil, methodNotAllowed(w, http.MethodGet)
 		}
 		// The state cookie serves one callback, whatever its outcome.
-		callback := h.redirectURI(r)
-		http.SetCookie(w, h.stateCookie(callback, "", -1))
+		http.SetCookie(w, h.stateCookie("", -1))
 		q, err := singleValues(r.URL.Query(), "state", "code")
 		if err != nil {
 			return nil, err
@@ -70,6 +69,11 @@ func (h *Handler) serveOAuthCallback(w http.ResponseWriter, r *http.Request) err
 		}
 		ev.appID = acc.appID
 		if h.limiter != nil {
+			// Counted only once the state is genuine: a made-up one costs
+			// no store write.
+			if err := acc.service.CheckWebState(cookie, q["state"]); err != nil {
+				return nil, err
+			}
 			if err := h.limiter.Allow(r.Context(), clientIP(r)); err != nil {
 				return nil, err
 			}
@@ -79,7 +83,7 @@ func (h *Handler) serveOAuthCallback(w http.ResponseWriter, r *http.Request) err
 			return nil, err
 		}
 		ev.openid = login.OpenID
-		if strings.HasPrefix(callback, "http://") && !isLocalhost(r.Host) {
+		if callback := h.redirectURI(r); strings.HasPrefix(callback, "http://") && !isLocalhost(r.Host) {
 			h.logger.Warn("H5 login over plain http: browsers drop the Secure login cookie, so users will be sent to log in again; serve this site over https", zap.String("callback", callback))
 		}
 		http.SetCookie(w, h.loginCookie(login.Token, int(login.ExpiresIn)))
@@ -135,10 +139,10 @@ func requestOrigin(r *http.Request) (scheme, host string) {
 	if trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool); !trusted {
 		return scheme, host
 	}
-	if p := firstForwarded(r.Header.Get("X-Forwarded-Proto")); p == "http" || p == "https" {
+	if p := lastForwarded(r.Header.Get("X-Forwarded-Proto")); p == "http" || p == "https" {
 		scheme = p
 	}
-	if fh := firstForwarded(r.Header.Get("X-Forwarded-Host")); fh != "" {
+	if fh := lastForwarded(r.Header.Get("X-Forwarded-Host")); fh != "" {
 		if u, err := url.Parse("//" + fh); err == nil && u.Host == fh && u.User == nil && u.Path == "" {
 			host = fh
 		}
@@ -146,17 +150,19 @@ func requestOrigin(r *http.Request) (scheme, host string) {
 	return scheme, host
 }
 
-// firstForwarded is the first (the client-side) entry of a forwarding header.
-func firstForwarded(v string) string {
-	first, _, _ := strings.Cut(v, ",")
-	return strings.TrimSpace(first)
+// lastForwarded is the last entry of a forwarding header: the one the
+// trusted proxy in front of Caddy wrote, where a proxy that appends leaves
+// the client's own entries before it.
+func lastForwarded(v string) string {
+	return strings.TrimSpace(v[strings.LastIndexByte(v, ',')+1:])
 }
 
 // sameOrigin reports whether the request comes from a page of its own
 // host: its Origin, or without one its Referer, names the request's Host
 // (host and port; an absent port is the scheme's default, and a Host
 // without a port accepts 80 and 443, which behind a TLS-terminating proxy
-// Caddy cannot tell apart).
+// Caddy may not tell apart). A request known to be https must come from an
+// https page: a plain-http page of the same host is anyone's on the path.
 func sameOrigin(r *http.Request) bool {
 	source := r.Header.Get("Origin")
 	if source == "" {
@@ -165,6 +171,9 @@ func sameOrigin(r *http.Request) bool {
 	u, err := url.Parse(source)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return false // also "null", an opaque origin
+	}
+	if scheme, _ := requestOrigin(r); scheme == "https" && u.Scheme != "https" {
+		return false
 	}
 	port := u.Port()
 	if port == "" {
@@ -213,17 +222,19 @@ func (h *Handler) sentLoginCookie(r *http.Request) bool {
 	return len(h.webAccounts) > 0 && len(r.CookiesNamed(h.CookieName)) > 0
 }
 
-func (h *Handler) stateCookieName() string { return h.CookieName + "_state" }
+// stateCookieName is __Host- prefixed: the browser then accepts it only
+// from this very host, so a sibling subdomain (or anyone who can answer
+// for one over plain http) cannot plant a state of their own and log the
+// user in as themselves.
+func (h *Handler) stateCookieName() string {
+	return "__Host-" + strings.TrimPrefix(h.CookieName, "__Host-") + "_state"
+}
 
-// stateCookie binds a login's state to the browser, sent only to the
-// callback. It must come back on WeChat's redirect from another site, so it
-// is SameSite=Lax, never Strict.
-func (h *Handler) stateCookie(callback, value string, maxAge int) *http.Cookie {
-	path := "/"
-	if u, err := url.Parse(callback); err == nil && u.Path != "" {
-		path = u.Path
-	}
-	return &http.Cookie{Name: h.stateCookieName(), Value: value, Path: path, MaxAge: maxAge, HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode}
+// stateCookie binds a login's state to the browser. It must come back on
+// WeChat's redirect from another site, so it is SameSite=Lax, never
+// Strict; __Host- requires Path=/.
+func (h *Handler) stateCookie(value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: h.stateCookieName(), Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true, Secure: true, SameSite: http.SameSiteLaxMode}
 }
 
 // singleValues reads the named query parameters; one given twice is

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -98,7 +99,7 @@ func (x *h5Rig) start(t *testing.T, target, userAgent string) (string, *http.Coo
 	if rec.Code != http.StatusFound {
 		t.Fatalf("%s: %d %s", target, rec.Code, rec.Body)
 	}
-	return rec.Header().Get("Location"), cookieNamed(t, rec, "wxauth_state")
+	return rec.Header().Get("Location"), cookieNamed(t, rec, "__Host-wxauth_state")
 }
 
 func cookieNamed(t *testing.T, rec *httptest.ResponseRecorder, name string) *http.Cookie {
@@ -136,8 +137,8 @@ func TestAnH5LoginGoesThroughWeChatAndComesBackLoggedInWithACookie(t *testing.T)
 				q.Get("scope") != tc.scope || q.Get("response_type") != "code" || q.Get("redirect_uri") != "https://h5.example/wx/oauth/callback" {
 				t.Fatalf("sent to %s", location)
 			}
-			if !state.HttpOnly || !state.Secure || state.SameSite != http.SameSiteLaxMode || state.MaxAge <= 0 || state.MaxAge > 600 || state.Path != "/wx/oauth/callback" {
-				t.Errorf("state cookie %s: want HttpOnly, Secure, SameSite=Lax, at most 10 minutes, for the callback only", state)
+			if !state.HttpOnly || !state.Secure || state.SameSite != http.SameSiteLaxMode || state.MaxAge <= 0 || state.MaxAge > 600 || state.Path != "/" {
+				t.Errorf("state cookie %s: want HttpOnly, Secure, SameSite=Lax, Path=/ (as __Host- requires), at most 10 minutes", state)
 			}
 
 			openid := x.mock.App(tc.appID).NextOAuthUser("bob")
@@ -150,13 +151,16 @@ func TestAnH5LoginGoesThroughWeChatAndComesBackLoggedInWithACookie(t *testing.T)
 			if !login.HttpOnly || !login.Secure || login.SameSite != http.SameSiteLaxMode || login.Path != "/" || login.MaxAge != 7200 {
 				t.Errorf("login cookie %s: want Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=7200", login)
 			}
-			if cleared := cookieNamed(t, rec, "wxauth_state"); cleared.MaxAge >= 0 {
+			if cleared := cookieNamed(t, rec, "__Host-wxauth_state"); cleared.MaxAge >= 0 {
 				t.Errorf("the state cookie is not cleared: %s", cleared)
 			}
 
 			rec, forwarded := x.get(t, "/api/me", tc.userAgent, login)
 			if forwarded == nil {
 				t.Fatalf("the cookie did not authenticate: %d %s", rec.Code, rec.Body)
+			}
+			if !strings.Contains(rec.Header().Get("Vary"), "Cookie") {
+				t.Errorf("Vary = %q: a shared cache could serve this user's answer to another", rec.Header().Get("Vary"))
 			}
 			if got := forwarded.Header.Get("X-OpenID"); got != openid {
 				t.Errorf("X-OpenID = %q, want %q", got, openid)
@@ -301,6 +305,7 @@ func TestACookieAuthenticatedChangeMustComeFromThisSite(t *testing.T) {
 		{"a POST from this site, port given", http.MethodPost, "https://h5.example:443", "", false, true},
 		{"a POST with only a Referer of this site", http.MethodPost, "", "https://h5.example/page", false, true},
 		{"a POST from another site", http.MethodPost, "https://evil.example", "", false, false},
+		{"a POST from this host's plain-http page", http.MethodPost, "http://h5.example", "", false, false},
 		{"a POST from a sibling subdomain", http.MethodPost, "https://evil.h5.example", "", false, false},
 		{"a POST from another port", http.MethodPost, "https://h5.example:8443", "", false, false},
 		{"a POST from an opaque origin", http.MethodPost, "null", "https://h5.example/", false, false},
@@ -453,4 +458,17 @@ func TestH5SettingsNeedAnOfficialAccountOrWebsite(t *testing.T) {
 	if err := h.Provision(ctx); err == nil || !strings.Contains(err.Error(), "official_account or website") {
 		t.Fatalf("login_redirect on mini programs only: %v", err)
 	}
+}
+
+func TestAMadeUpStateCostsNoRateLimitCount(t *testing.T) {
+	x := newH5Rig(t, func(h *Handler) { h.LoginRateLimit = &RateLimit{Requests: 1, Window: caddy.Duration(time.Minute)} })
+	forged := &http.Cookie{Name: "__Host-wxauth_state", Value: "v1." + h5AppID + ".0123456789abcdef0123456789abcdef.9999999999.Lw.bm90LWEtbWFj"}
+	for i := range 3 {
+		rec, _ := x.get(t, "/wx/oauth/callback?code=c&state=0123456789abcdef0123456789abcdef", "", forged)
+		if rec.Code != http.StatusBadRequest || errorOf(rec) != "invalid_request" {
+			t.Fatalf("forged callback %d: %d %s, want 400 invalid_request", i, rec.Code, rec.Body)
+		}
+	}
+	// The one login the limit allows is still there for the real user.
+	x.loggedIn(t)
 }

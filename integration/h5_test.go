@@ -138,7 +138,7 @@ func (c *h5Company) startWebLogin(t *testing.T, site, query string, header http.
 	if resp.StatusCode != http.StatusFound {
 		t.Fatalf("oauth: %d", resp.StatusCode)
 	}
-	l := webLogin{authorize: resp.Header.Get("Location"), state: setCookie(t, resp, "wxauth_state")}
+	l := webLogin{authorize: resp.Header.Get("Location"), state: setCookie(t, resp, "__Host-wxauth_state")}
 	if snapshot {
 		c.mock.App(appID).NextOAuthSnapshot(user)
 	} else {
