@@ -87,7 +87,11 @@ func (h *Handler) serveOAuthCallback(w http.ResponseWriter, r *http.Request) err
 			h.logger.Warn("H5 login over plain http: browsers drop the Secure login cookie, so users will be sent to log in again; serve this site over https", zap.String("callback", callback))
 		}
 		http.SetCookie(w, h.loginCookie(login.Token, int(login.ExpiresIn)))
-		return redirect(login.ReturnTo), nil
+		// The empty fragment is not decoration: a browser keeps a URL's
+		// fragment across redirects whose Location has none, so without it
+		// the page would open at return_to#wechat_redirect, the authorize
+		// URL's, which hash-routed H5 apps read as a route.
+		return redirect(login.ReturnTo + "#"), nil
 	})
 }
 

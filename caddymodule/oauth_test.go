@@ -144,7 +144,7 @@ func TestAnH5LoginGoesThroughWeChatAndComesBackLoggedInWithACookie(t *testing.T)
 			openid := x.mock.App(tc.appID).NextOAuthUser("bob")
 			back := x.authorize(t, location)
 			rec, _ := x.get(t, back.RequestURI(), tc.userAgent, state)
-			if rec.Code != http.StatusFound || rec.Header().Get("Location") != "/orders?id=7" {
+			if rec.Code != http.StatusFound || rec.Header().Get("Location") != "/orders?id=7#" {
 				t.Fatalf("callback: %d, Location %q, %s", rec.Code, rec.Header().Get("Location"), rec.Body)
 			}
 			login := cookieNamed(t, rec, "wxauth")

@@ -111,6 +111,7 @@ var localCaddyfiles = []string{
 	"cluster/Caddyfile.b",
 	"cluster/Caddyfile.lb",
 	"cloudrun-migration/Caddyfile",
+	"h5/Caddyfile",
 }
 
 // adapted is the part of `caddy adapt` output these tests read.

@@ -55,19 +55,26 @@ func TestEveryExampleCaddyfileValidatesAndKeepsSecretsOutOfTheAdaptedJSON(t *tes
 	tests := []struct {
 		file       string
 		needsRedis bool
+		secrets    []string // more than WX_SECRET's, as VAR=secret
 	}{
-		{"legacy-upstreams/Caddyfile", false},
-		{"cluster/Caddyfile.a", true},
-		{"cluster/Caddyfile.b", true},
-		{"cluster/Caddyfile.lb", false},
-		{"docker/Caddyfile", true},
-		{"cloudrun-migration/Caddyfile", true},
+		{"legacy-upstreams/Caddyfile", false, nil},
+		{"cluster/Caddyfile.a", true, nil},
+		{"cluster/Caddyfile.b", true, nil},
+		{"cluster/Caddyfile.lb", false, nil},
+		{"docker/Caddyfile", true, nil},
+		{"cloudrun-migration/Caddyfile", true, nil},
+		// An official account and a website, each with its own AppSecret.
+		{"h5/Caddyfile", false, []string{"WX_OA_SECRET=h5-oa-secret-0123456789", "WX_SITE_SECRET=h5-site-secret-0123456789"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
 			t.Parallel()
-			var extra []string
+			extra := slices.Clone(tc.secrets)
 			secrets := []string{testSecret}
+			for _, kv := range tc.secrets {
+				_, secret, _ := strings.Cut(kv, "=")
+				secrets = append(secrets, secret)
+			}
 			if tc.needsRedis {
 				// validate provisions the store, so it needs a Redis that answers.
 				url := redistest.URL(t)

@@ -56,6 +56,15 @@ var readmePlans = []readmePlan{
 			skip:    "docker compose ", standIn: dockerStandIn},
 		{first: "docker build -t caddy-wxauth ../..", notHere: "no Docker engine where tests run, and the build pulls caddy images from the internet; TestTheDockerfileBuildsThisCheckoutWithXcaddyOnGoModsCaddyRelease checks the Dockerfile"},
 	}},
+	{file: "h5/README.md", dir: "h5", blocks: []blockPlan{
+		{first: "make -C ../.. build ", tools: []string{"make", "go"}, serve: &serve{
+			ready: []string{"http://localhost:8096/wx/.well-known/jwks.json", "http://127.0.0.1:9090/mock/stats"},
+			ports: []string{"127.0.0.1:8096", "127.0.0.1:8097", "127.0.0.1:9090"},
+			// The README stops the fake WeChat with kill %1, which is for
+			// the user's interactive shell; the test kills it.
+		}},
+		{first: "curl -s -X POST ", tools: []string{"curl"}},
+	}},
 	{file: "legacy-upstreams/README.md", dir: "legacy-upstreams", blocks: []blockPlan{
 		{first: "make -C ../.. build ", tools: []string{"make", "go", "php-cgi", "node", "python3"}, serve: &serve{
 			ready: []string{"http://127.0.0.1:8092/wx/.well-known/jwks.json", "http://127.0.0.1:9090/mock/stats",
@@ -349,7 +358,7 @@ func readmeEnv(t *testing.T) []string {
 }
 
 func readByExamples(name string) bool {
-	for _, prefix := range []string{"WX_", "WXAUTH_", "WXMOCK_", "WXAPI_", "REDIS_", "CADDY_", "INSTANCE_", "PHP_", "NODE_", "PYTHON_", "APP_"} {
+	for _, prefix := range []string{"WX_", "WXAUTH_", "WXMOCK_", "WXAPI_", "REDIS_", "CADDY_", "INSTANCE_", "PHP_", "NODE_", "PYTHON_", "APP_", "H5_"} {
 		if strings.HasPrefix(name, prefix) {
 			return true
 		}

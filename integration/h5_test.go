@@ -174,7 +174,7 @@ func TestH5LoginThroughCaddyReachesAnUnmodifiedUpstreamAsTheUser(t *testing.T) {
 				t.Fatalf("WeChat sent the browser back to %s", l.callback)
 			}
 			back := get(t, l.callback.String(), ua, l.state)
-			if back.StatusCode != http.StatusFound || back.Header.Get("Location") != "/orders?id=7" {
+			if back.StatusCode != http.StatusFound || back.Header.Get("Location") != "/orders?id=7#" {
 				t.Fatalf("callback: %d, Location %q", back.StatusCode, back.Header.Get("Location"))
 			}
 			login := setCookie(t, back, "wxauth")

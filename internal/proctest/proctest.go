@@ -48,13 +48,31 @@ func buildAndRun(dirPattern string, race bool, pkgs []string, run func(string) i
 // FreePort returns a loopback port nobody listens on right now.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	handedOut.mu.Lock()
+	defer handedOut.mu.Unlock()
+	// The kernel may give a port just closed to the next caller: a test
+	// that asks for two (a site and its upstream) must get two.
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !handedOut.ports[port] {
+			handedOut.ports[port] = true
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("proctest: no port that was not handed out already")
+	return 0
 }
+
+// handedOut is every port FreePort has returned in this process.
+var handedOut = struct {
+	mu    sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
 
 // SyncBuffer is a bytes.Buffer that a process's output copiers may write
 // while a test reads it.
