@@ -32,7 +32,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			return next.ServeHTTP(w, r)
 		}
 		metrics.rejected.Inc()
-		if h.LoginRedirect && isPageLoad(r) && errorCode(err) == auth.CodeUnauthorized {
+		// Not with two login cookies (one planted for the whole domain): a
+		// new login would replace only ours and come back to the same 401.
+		if h.LoginRedirect && isPageLoad(r) && errorCode(err) == auth.CodeUnauthorized && len(r.CookiesNamed(h.CookieName)) < 2 {
 			return h.redirectToLogin(w, r)
 		}
 		return h.writeError(w, err)

@@ -376,19 +376,24 @@ func TestLogoutWithTheCookieRevokesTheTokenAndClearsTheCookie(t *testing.T) {
 func TestLoginRedirectSendsPageLoadsToLoginAndAPICallsA401(t *testing.T) {
 	x := newH5Rig(t, func(h *Handler) { h.LoginRedirect = true })
 	tests := []struct {
-		name, method, accept string
-		status               int
-		location             string
+		name, method, accept, cookie string
+		status                       int
+		location                     string
 	}{
-		{"a page load", http.MethodGet, "text/html,application/xhtml+xml,*/*;q=0.8", 302, "/wx/oauth?return_to=%2Forders%3Fid%3D7"},
-		{"a HEAD of a page", http.MethodHead, "text/html", 302, "/wx/oauth?return_to=%2Forders%3Fid%3D7"},
-		{"an API call", http.MethodGet, "application/json", 401, ""},
-		{"a POST of a form", http.MethodPost, "text/html", 401, ""},
+		{"a page load", http.MethodGet, "text/html,application/xhtml+xml,*/*;q=0.8", "", 302, "/wx/oauth?return_to=%2Forders%3Fid%3D7"},
+		{"a HEAD of a page", http.MethodHead, "text/html", "", 302, "/wx/oauth?return_to=%2Forders%3Fid%3D7"},
+		{"an API call", http.MethodGet, "application/json", "", 401, ""},
+		{"a POST of a form", http.MethodPost, "text/html", "", 401, ""},
+		// A login would not end the 401 that the planted cookie causes: no loop.
+		{"a page load with two login cookies", http.MethodGet, "text/html", "wxauth=a; wxauth=b", 401, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest(tc.method, "https://h5.example/orders?id=7", nil)
 			r.Header.Set("Accept", tc.accept)
+			if tc.cookie != "" {
+				r.Header.Set("Cookie", tc.cookie)
+			}
 			rec, _, err := serveForwarded(x.h, r)
 			if err != nil {
 				t.Fatal(err)
