@@ -173,3 +173,33 @@ func BenchmarkServeHTTPNoToken(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkServeHTTPVerifiedH5 is BenchmarkServeHTTPVerified for an H5
+// user, on a handler serving an official account, a website and a mini
+// program: the token in the Authorization header, and in the login cookie
+// (a GET, so no Origin check), to compare the two in one run.
+func BenchmarkServeHTTPVerifiedH5(b *testing.B) {
+	x := newH5Rig(b, nil)
+	login := x.loggedIn(b)
+	for _, via := range []string{"bearer", "cookie"} {
+		b.Run(via, func(b *testing.B) {
+			r := benchRequest(http.MethodGet, "/api/orders", "")
+			if via == "bearer" {
+				r.Header.Set("Authorization", "Bearer "+login.Value)
+			} else {
+				r.AddCookie(login)
+			}
+			w := &benchWriter{h: http.Header{}}
+			if err := x.h.ServeHTTP(w, r, noopNext); err != nil || r.Header.Get(headerOpenID) == "" {
+				b.Fatalf("not verified: %v, headers %v", err, r.Header)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				if err := x.h.ServeHTTP(w, r, noopNext); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -30,7 +30,7 @@ type h5Rig struct {
 	wx   string // the fake's base URL
 }
 
-func newH5Rig(t *testing.T, configure func(*Handler)) *h5Rig {
+func newH5Rig(t testing.TB, configure func(*Handler)) *h5Rig {
 	t.Helper()
 	mock := wxmock.New(wxmock.Config{UnionID: true, Apps: []wxmock.App{
 		{AppID: h5AppID, AppSecret: "h5-secret"}, {AppID: siteAppID, AppSecret: "site-secret"}, {AppID: h5MiniAppID, AppSecret: "mini-secret"},
@@ -60,7 +60,7 @@ func newH5Rig(t *testing.T, configure func(*Handler)) *h5Rig {
 }
 
 // get sends a GET to the handler from h5.example with the cookies given.
-func (x *h5Rig) get(t *testing.T, target, userAgent string, cookies ...*http.Cookie) (*httptest.ResponseRecorder, *http.Request) {
+func (x *h5Rig) get(t testing.TB, target, userAgent string, cookies ...*http.Cookie) (*httptest.ResponseRecorder, *http.Request) {
 	t.Helper()
 	r := httptest.NewRequest(http.MethodGet, "https://h5.example"+target, nil)
 	r.Header.Set("User-Agent", userAgent)
@@ -76,7 +76,7 @@ func (x *h5Rig) get(t *testing.T, target, userAgent string, cookies ...*http.Coo
 
 // authorize follows the handler's redirect to the fake's authorize page
 // and returns where that page sends the browser back to.
-func (x *h5Rig) authorize(t *testing.T, location string) *url.URL {
+func (x *h5Rig) authorize(t testing.TB, location string) *url.URL {
 	t.Helper()
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Get(location)
@@ -93,7 +93,7 @@ func (x *h5Rig) authorize(t *testing.T, location string) *url.URL {
 
 // start begins a web login and returns the redirect to WeChat and the
 // state cookie.
-func (x *h5Rig) start(t *testing.T, target, userAgent string) (string, *http.Cookie) {
+func (x *h5Rig) start(t testing.TB, target, userAgent string) (string, *http.Cookie) {
 	t.Helper()
 	rec, _ := x.get(t, target, userAgent)
 	if rec.Code != http.StatusFound {
@@ -102,7 +102,7 @@ func (x *h5Rig) start(t *testing.T, target, userAgent string) (string, *http.Coo
 	return rec.Header().Get("Location"), cookieNamed(t, rec, "__Host-wxauth_state")
 }
 
-func cookieNamed(t *testing.T, rec *httptest.ResponseRecorder, name string) *http.Cookie {
+func cookieNamed(t testing.TB, rec *httptest.ResponseRecorder, name string) *http.Cookie {
 	t.Helper()
 	for _, c := range rec.Result().Cookies() {
 		if c.Name == name {
@@ -286,7 +286,7 @@ func TestAnH5LoginIsRefused(t *testing.T) {
 
 // loggedIn is the login cookie of a user who went through the official
 // account's H5 login.
-func (x *h5Rig) loggedIn(t *testing.T) *http.Cookie {
+func (x *h5Rig) loggedIn(t testing.TB) *http.Cookie {
 	t.Helper()
 	location, state := x.start(t, "/wx/oauth?appid="+h5AppID, "")
 	rec, _ := x.get(t, x.authorize(t, location).RequestURI(), "", state)

@@ -1,6 +1,8 @@
 package token
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -50,9 +52,32 @@ func TestAudienceReadsTheAppATokenClaimsWithoutTrustingIt(t *testing.T) {
 		{"a payload that is not base64", "a.b@d.c", ""},
 		{"a payload that is not JSON", "a.bm90IGpzb24.c", ""},
 		{"an audience list", "a." + b64json(t, map[string]any{"aud": []string{"x", "y"}}) + ".c", ""},
+		{"a list of one", "a." + b64json(t, map[string]any{"aud": []string{"wxone"}}) + ".c", "wxone"},
+		{"an escaped audience", "a." + base64.RawURLEncoding.EncodeToString([]byte(`{"aud":"wx\u0041"}`)) + ".c", "wxA"},
+		{"two audiences", "a." + base64.RawURLEncoding.EncodeToString([]byte(`{"aud":"wxA","aud":"wxB"}`)) + ".c", "wxB"}, // as encoding/json reads it
 	} {
 		if got := Audience(tc.raw); got != tc.want {
 			t.Errorf("%s: Audience = %q, want %q", tc.name, got, tc.want)
 		}
 	}
+}
+
+// FuzzAudience: the scan that routes tokens without encoding/json never
+// disagrees with encoding/json about an audience the latter finds.
+func FuzzAudience(f *testing.F) {
+	for _, seed := range []string{`{"aud":"wxA"}`, `{"aud":["wxA"]}`, `{"aud":"wx\u0041"}`, `{"aud":"wxA","aud":"wxB"}`,
+		`{"sub":"\"aud\":\"wxB\"","aud":"wxA"}`, `{ "aud" : "wxA" }`, `{"x":{"aud":"wxB"}}`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		var c struct {
+			Audience audience `json:"aud"`
+		}
+		if json.Unmarshal(payload, &c) != nil || len(c.Audience) != 1 {
+			return
+		}
+		if got := Audience("a." + base64.RawURLEncoding.EncodeToString(payload) + ".c"); got != c.Audience[0] {
+			t.Fatalf("Audience of %q = %q, encoding/json reads %q", payload, got, c.Audience[0])
+		}
+	})
 }
