@@ -31,9 +31,16 @@ func eventsCluster(t *testing.T) (*world, *caddy, *caddy, *redistest.Server) {
 // eventsGauge reads caddy_wxauth_events_subscribed of c's account.
 func eventsGauge(t *testing.T, c *caddy) float64 {
 	t.Helper()
-	r := do(t, "GET", c.Admin+"/metrics", "", "")
+	return eventsSubscribed(t, c.Admin, testAppID)
+}
+
+// eventsSubscribed reads caddy_wxauth_events_subscribed of appID from the
+// Caddy whose admin endpoint is admin.
+func eventsSubscribed(t *testing.T, admin, appID string) float64 {
+	t.Helper()
+	r := do(t, "GET", admin+"/metrics", "", "")
 	for _, line := range strings.Split(string(r.Body), "\n") {
-		if strings.HasPrefix(line, `caddy_wxauth_events_subscribed{app_id="`+testAppID+`"}`) {
+		if strings.HasPrefix(line, `caddy_wxauth_events_subscribed{app_id="`+appID+`"}`) {
 			v, _ := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
 			return v
 		}

@@ -7,8 +7,10 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wxauth/caddy-wxauth/internal/proctest"
+	"github.com/wxauth/caddy-wxauth/internal/redistest"
 	"github.com/wxauth/caddy-wxauth/wxmock"
 )
 
@@ -23,22 +25,34 @@ const (
 // as a TLS-terminating proxy.
 type h5Company struct {
 	mock            *wxmock.Server
+	wechat          string
 	upstream        *upstream
-	direct, proxied string
+	global          string // more settings of the global wxauth block
+	direct, proxied string // the first instance's sites
+	admin           string // and its admin endpoint
 }
 
-func newH5Company(t *testing.T) *h5Company {
+func newH5Company(t *testing.T, global string) *h5Company {
 	t.Helper()
-	c := &h5Company{mock: wxmock.New(wxmock.Config{UnionID: true, Apps: []wxmock.App{
+	c := &h5Company{global: global, mock: wxmock.New(wxmock.Config{UnionID: true, Apps: []wxmock.App{
 		{AppID: oaAppID, AppSecret: oaSecret}, {AppID: siteAppID, AppSecret: siteSecret},
 	}})}
 	wechat := httptest.NewServer(c.mock)
 	t.Cleanup(wechat.Close)
+	c.wechat = wechat.URL
 	c.upstream = newUpstream(t)
 	t.Setenv("OA_SECRET", oaSecret)
 	t.Setenv("SITE_SECRET", siteSecret)
-	direct, proxied := proctest.FreePort(t), proctest.FreePort(t)
-	c.direct, c.proxied = fmt.Sprintf("http://127.0.0.1:%d", direct), fmt.Sprintf("http://127.0.0.1:%d", proxied)
+	c.direct, c.proxied, c.admin = c.startInstance(t)
+	return c
+}
+
+// startInstance starts one more Caddy with the company's config and
+// returns its two sites' URLs and its admin endpoint's.
+func (c *h5Company) startInstance(t *testing.T) (direct, proxied, admin string) {
+	t.Helper()
+	directPort, proxiedPort, adminPort := proctest.FreePort(t), proctest.FreePort(t), proctest.FreePort(t)
+	direct, proxied = fmt.Sprintf("http://127.0.0.1:%d", directPort), fmt.Sprintf("http://127.0.0.1:%d", proxiedPort)
 	backend := strings.TrimPrefix(c.upstream.URL, "http://")
 	caddyfile := fmt.Sprintf(`{
 	admin 127.0.0.1:%d
@@ -51,6 +65,7 @@ func newH5Company(t *testing.T) *h5Company {
 	wxauth {
 		api_base %s
 		oauth_base %s
+		%s
 		official_account oa {
 			app_id %s
 			app_secret {env.OA_SECRET}
@@ -76,10 +91,10 @@ func newH5Company(t *testing.T) *h5Company {
 	}
 	reverse_proxy %s
 }
-`, proctest.FreePort(t), t.TempDir(), proxied, wechat.URL, wechat.URL, oaAppID, siteAppID, c.direct, backend, c.proxied, backend)
-	proc := runCaddyProcess(t, caddyfile, c.direct+"/wx/.well-known/jwks.json")
+`, adminPort, t.TempDir(), proxiedPort, c.wechat, c.wechat, c.global, oaAppID, siteAppID, direct, backend, proxied, backend)
+	proc := runCaddyProcess(t, caddyfile, direct+"/wx/.well-known/jwks.json")
 	t.Cleanup(proc.Stop)
-	return c
+	return direct, proxied, fmt.Sprintf("http://127.0.0.1:%d", adminPort)
 }
 
 // browser sends requests as a browser would, minus following redirects
@@ -153,7 +168,7 @@ func (c *h5Company) startWebLogin(t *testing.T, site, query string, header http.
 }
 
 func TestH5LoginThroughCaddyReachesAnUnmodifiedUpstreamAsTheUser(t *testing.T) {
-	c := newH5Company(t)
+	c := newH5Company(t, "")
 	tests := []struct {
 		name, userAgent, appID string
 		wantUnionID            bool
@@ -197,7 +212,7 @@ func TestH5LoginThroughCaddyReachesAnUnmodifiedUpstreamAsTheUser(t *testing.T) {
 }
 
 func TestH5LoginRefusalsThroughCaddy(t *testing.T) {
-	c := newH5Company(t)
+	c := newH5Company(t, "")
 	site := c.proxied // one official account: no appid needed
 	start := func(user string, snapshot bool) webLogin {
 		return c.startWebLogin(t, site, "", nil, oaAppID, user, snapshot)
@@ -301,7 +316,7 @@ func cookieRequest(t *testing.T, method, target string, cookie *http.Cookie, ori
 }
 
 func TestTheCallbackURLIsTheOneTheBrowserSeesBehindATrustedTLSProxy(t *testing.T) {
-	c := newH5Company(t)
+	c := newH5Company(t, "")
 	forwarded := http.Header{"X-Forwarded-Proto": {"https"}, "X-Forwarded-Host": {"h5.example"}}
 	tests := []struct {
 		name, site, want string
@@ -321,4 +336,39 @@ func TestTheCallbackURLIsTheOneTheBrowserSeesBehindATrustedTLSProxy(t *testing.T
 			}
 		})
 	}
+}
+
+func TestAnH5LoginStartedOnOneInstanceEndsOnAnotherAndItsLogoutReachesBoth(t *testing.T) {
+	srv := redistest.StartServer(t)
+	c := newH5Company(t, fmt.Sprintf("store redis %s\n\t\tkey_prefix %s\n\t\tcache_ttl 1h", srv.URL(), redistest.Prefix(t)))
+	other, _, otherAdmin := c.startInstance(t)
+	for _, admin := range []string{c.admin, otherAdmin} {
+		waitFor(t, 10*time.Second, "events flow on "+admin, func() bool { return eventsSubscribed(t, admin, oaAppID) == 1 })
+	}
+
+	// The load balancer sends the start to one instance and WeChat's
+	// redirect back to the other: the state is signed with a key both
+	// derive from the AppSecret, and claimed in the store they share.
+	l := c.startWebLogin(t, c.direct, "?appid="+oaAppID, nil, oaAppID, "erin", false)
+	back := get(t, strings.Replace(l.callback.String(), c.direct, other, 1), nil, l.state)
+	if back.StatusCode != http.StatusFound {
+		t.Fatalf("callback on the other instance: %d", back.StatusCode)
+	}
+	login := setCookie(t, back, "wxauth")
+	if again := cookieRequest(t, "GET", l.callback.String(), l.state, ""); again.Status != http.StatusBadRequest {
+		t.Fatalf("the same callback on the first instance: %d, want 400 (the state is used)", again.Status)
+	}
+	for _, site := range []string{c.direct, other} {
+		if r := cookieRequest(t, "GET", site+"/api/me", login, ""); r.Status != http.StatusOK {
+			t.Fatalf("the cookie on %s: %d", site, r.Status)
+		}
+	}
+	// Logging out on one instance is seen by the other at once, though
+	// its cache_ttl is an hour: the change travels as a Redis event.
+	if out := cookieRequest(t, "POST", other+"/wx/logout", login, other); out.Status != http.StatusNoContent {
+		t.Fatalf("logout: %d %s", out.Status, out.Body)
+	}
+	waitFor(t, 2*time.Second, "the first instance to refuse the logged-out cookie", func() bool {
+		return cookieRequest(t, "GET", c.direct+"/api/me", login, "").Status == http.StatusUnauthorized
+	})
 }
