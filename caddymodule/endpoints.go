@@ -236,9 +236,10 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) error {
 			return nil, methodNotAllowed(w, http.MethodPost)
 		}
 		id, acc, err := h.verifyForEndpoint(r, ev)
-		if h.sentLoginCookie(r) && (err == nil || errorCode(err) == auth.CodeUnauthorized) {
-			// Not on csrf_failed: another site's form must not log the
-			// user out of this one.
+		if r.Header.Get("Authorization") == "" && h.sentLoginCookie(r) && (err == nil || errorCode(err) == auth.CodeUnauthorized) {
+			// Only the cookie that was the credential, so no token is
+			// forgotten unrevoked; and not on csrf_failed: another site's
+			// form must not log the user out of this one.
 			http.SetCookie(w, h.loginCookie("", -1))
 		}
 		if err != nil {

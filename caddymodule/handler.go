@@ -56,7 +56,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 // presentsToken reports whether the request brings a token at all.
 func (h *Handler) presentsToken(r *http.Request) bool {
-	return r.Header.Get("Authorization") != "" || (len(h.webAccounts) > 0 && len(r.CookiesNamed(h.CookieName)) > 0)
+	return r.Header.Get("Authorization") != "" || h.sentLoginCookie(r)
 }
 
 // authenticate verifies the request's token: the Authorization header's

@@ -8,8 +8,8 @@ import (
 	"go.uber.org/zap"
 )
 
-// record logs one line per login, phone, profile or logout call and counts
-// it. Nothing secret is logged; the openid only when the operator opted in
+// record logs one line per call of an endpoint (login, phone, profile,
+// logout, oauth, oauth_callback) and counts it. Nothing secret is logged; the openid only when the operator opted in
 // with log_openids, else a short hash that still tells users apart.
 func (h *Handler) record(ev event, outcome string, took time.Duration) {
 	switch ev.name {
