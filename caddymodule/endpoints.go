@@ -236,10 +236,12 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) error {
 			return nil, methodNotAllowed(w, http.MethodPost)
 		}
 		id, acc, err := h.verifyForEndpoint(r, ev)
-		if r.Header.Get("Authorization") == "" && h.sentLoginCookie(r) && (err == nil || errorCode(err) == auth.CodeUnauthorized) {
+		cookieWasCredential := r.Header.Get("Authorization") == "" && len(r.CookiesNamed(h.CookieName)) == 1
+		if cookieWasCredential && (err == nil || (errorCode(err) == auth.CodeUnauthorized && sameOrigin(r))) {
 			// Only the cookie that was the credential, so no token is
-			// forgotten unrevoked; and not on csrf_failed: another site's
-			// form must not log the user out of this one.
+			// forgotten unrevoked (with two, the other may be one a sibling
+			// subdomain planted); and only for a page of this site: another
+			// site's form must not log the user out of this one.
 			http.SetCookie(w, h.loginCookie("", -1))
 		}
 		if err != nil {

@@ -63,13 +63,14 @@ func (h *Handler) presentsToken(r *http.Request) bool {
 // Bearer token, else — where H5 login is served — the login cookie's.
 // A browser sends the cookie with every request to this site, whichever
 // page asked for it, so a cookie-authenticated request that may change
-// something must come from a page of this site (403 csrf_failed).
+// something, or open a WebSocket (a GET that no CORS rule guards), must
+// come from a page of this site (403 csrf_failed).
 func (h *Handler) authenticate(r *http.Request) (auth.Identity, error) {
 	raw, fromCookie, err := h.credential(r)
 	if err != nil {
 		return auth.Identity{}, err
 	}
-	if fromCookie && !isSafeMethod(r.Method) && !sameOrigin(r) {
+	if fromCookie && (!isSafeMethod(r.Method) || r.Header.Get("Upgrade") != "") && !sameOrigin(r) {
 		return auth.Identity{}, &auth.Error{Code: codeCSRFFailed, Message: "a cookie-authenticated request that changes something must come from a page of this site (Origin or Referer)"}
 	}
 	acc := h.accounts[0]

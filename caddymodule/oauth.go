@@ -1,9 +1,11 @@
 package caddymodule
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 
@@ -161,39 +163,37 @@ func lastForwarded(v string) string {
 	return strings.TrimSpace(v[strings.LastIndexByte(v, ',')+1:])
 }
 
-// sameOrigin reports whether the request comes from a page of its own
-// host: its Origin, or without one its Referer, names the request's Host
-// (host and port; an absent port is the scheme's default, and a Host
-// without a port accepts 80 and 443, which behind a TLS-terminating proxy
-// Caddy may not tell apart). A request known to be https must come from an
-// https page: a plain-http page of the same host is anyone's on the path.
+// sameOrigin reports whether a cookie-authenticated request comes from a
+// page of its own site: its Origin, or without one its Referer, names the
+// host and port the browser addressed (the Host, or a trusted proxy's
+// X-Forwarded-Host). The login cookie is Secure, so the browser sent it to
+// an https page (or to localhost while developing): a plain-http page of
+// the same host is anyone's on the network path and does not count, even
+// where Caddy, behind a TLS-terminating proxy, sees plain http itself. A
+// Host without a port accepts only the default port of the page's scheme.
 func sameOrigin(r *http.Request) bool {
 	source := r.Header.Get("Origin")
 	if source == "" {
 		source = r.Header.Get("Referer")
 	}
 	u, err := url.Parse(source)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err != nil || u.Host == "" || (u.Scheme != "https" && (u.Scheme != "http" || !isLocalhost(u.Host))) {
 		return false // also "null", an opaque origin
 	}
-	if scheme, _ := requestOrigin(r); scheme == "https" && u.Scheme != "https" {
-		return false
-	}
 	port := u.Port()
-	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
-	}
-	host, hostPort, err := net.SplitHostPort(r.Host)
+	defaultPort := map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	_, addressed := requestOrigin(r)
+	host, hostPort, err := net.SplitHostPort(addressed)
 	if err != nil {
-		host, hostPort = r.Host, ""
+		host, hostPort = addressed, ""
 	}
 	if !strings.EqualFold(strings.Trim(host, "[]"), u.Hostname()) {
 		return false
 	}
 	if hostPort == "" {
-		return port == "80" || port == "443"
+		return port == "" || port == defaultPort
 	}
-	return port == hostPort
+	return cmp.Or(port, defaultPort) == hostPort
 }
 
 func isSafeMethod(method string) bool {
@@ -254,11 +254,17 @@ func singleValues(q url.Values, names ...string) (map[string]string, error) {
 	return out, nil
 }
 
+// isLocalhost reports whether host (with or without a port) is this
+// machine, where browsers keep Secure cookies over plain http.
 func isLocalhost(host string) bool {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	return host == "localhost" || strings.HasSuffix(host, ".localhost")
+	host = strings.Trim(host, "[]")
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip.IsLoopback()
+	}
+	return strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost")
 }
 
 // validCookieName reports whether name is a cookie name (an RFC 9110

@@ -296,30 +296,41 @@ func (x *h5Rig) loggedIn(t testing.TB) *http.Cookie {
 func TestACookieAuthenticatedChangeMustComeFromThisSite(t *testing.T) {
 	x := newH5Rig(t, nil)
 	login := x.loggedIn(t)
+	const api = "https://h5.example/api/orders"
 	tests := []struct {
-		name, method, origin, referer string
-		bearer, passes                bool
+		name, method, target, origin, referer string
+		websocket, bearer, passes             bool
 	}{
-		{"a GET from anywhere", http.MethodGet, "https://evil.example", "", false, true},
-		{"a POST from this site", http.MethodPost, "https://h5.example", "", false, true},
-		{"a POST from this site, port given", http.MethodPost, "https://h5.example:443", "", false, true},
-		{"a POST with only a Referer of this site", http.MethodPost, "", "https://h5.example/page", false, true},
-		{"a POST from another site", http.MethodPost, "https://evil.example", "", false, false},
-		{"a POST from this host's plain-http page", http.MethodPost, "http://h5.example", "", false, false},
-		{"a POST from a sibling subdomain", http.MethodPost, "https://evil.h5.example", "", false, false},
-		{"a POST from another port", http.MethodPost, "https://h5.example:8443", "", false, false},
-		{"a POST from an opaque origin", http.MethodPost, "null", "https://h5.example/", false, false},
-		{"a DELETE without Origin or Referer", http.MethodDelete, "", "", false, false},
-		{"a POST with a Referer of another site", http.MethodPost, "", "https://evil.example/h5.example", false, false},
-		{"a Bearer POST from another site", http.MethodPost, "https://evil.example", "", true, true},
+		{"a GET from anywhere", http.MethodGet, api, "https://evil.example", "", false, false, true},
+		{"a POST from this site", http.MethodPost, api, "https://h5.example", "", false, false, true},
+		{"a POST from this site, port given", http.MethodPost, api, "https://h5.example:443", "", false, false, true},
+		{"a POST with only a Referer of this site", http.MethodPost, api, "", "https://h5.example/page", false, false, true},
+		{"a POST to localhost over plain http", http.MethodPost, "http://localhost:8080/api", "http://localhost:8080", "", false, false, true},
+		{"a POST to 127.0.0.1 over plain http", http.MethodPost, "http://127.0.0.1:8080/api", "http://127.0.0.1:8080", "", false, false, true},
+		{"a WebSocket handshake from this site", http.MethodGet, api, "https://h5.example", "", true, false, true},
+		{"a POST from another site", http.MethodPost, api, "https://evil.example", "", false, false, false},
+		{"a POST from this host's plain-http page", http.MethodPost, api, "http://h5.example", "", false, false, false},
+		{"a POST from a plain-http page where Caddy sees plain http (TLS ends before it)", http.MethodPost, "http://h5.example/api/orders", "http://h5.example", "", false, false, false},
+		{"a POST from this host's https page on port 80", http.MethodPost, api, "https://h5.example:80", "", false, false, false},
+		{"a POST from a sibling subdomain", http.MethodPost, api, "https://evil.h5.example", "", false, false, false},
+		{"a POST from another port", http.MethodPost, api, "https://h5.example:8443", "", false, false, false},
+		{"a POST from an opaque origin", http.MethodPost, api, "null", "https://h5.example/", false, false, false},
+		{"a DELETE without Origin or Referer", http.MethodDelete, api, "", "", false, false, false},
+		{"a POST with a Referer of another site", http.MethodPost, api, "", "https://evil.example/h5.example", false, false, false},
+		{"a WebSocket handshake from a sibling subdomain", http.MethodGet, api, "https://evil.h5.example", "", true, false, false},
+		{"a Bearer POST from another site", http.MethodPost, api, "https://evil.example", "", false, true, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := httptest.NewRequest(tc.method, "https://h5.example/api/orders", nil)
+			r := httptest.NewRequest(tc.method, tc.target, nil)
 			if tc.bearer {
 				r.Header.Set("Authorization", "Bearer "+login.Value)
 			} else {
 				r.AddCookie(login)
+			}
+			if tc.websocket {
+				r.Header.Set("Connection", "Upgrade")
+				r.Header.Set("Upgrade", "websocket")
 			}
 			if tc.origin != "" {
 				r.Header.Set("Origin", tc.origin)
@@ -341,6 +352,30 @@ func TestACookieAuthenticatedChangeMustComeFromThisSite(t *testing.T) {
 	}
 }
 
+func TestSameOriginIsTheHostTheBrowserAddressedBehindATrustedProxy(t *testing.T) {
+	tests := []struct {
+		name    string
+		trusted bool
+		want    bool
+	}{
+		{"a trusted proxy's X-Forwarded-Host", true, true},
+		{"anyone else's", false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// nginx's default: Host is the upstream's name, the browser's in X-Forwarded-Host.
+			r := httptest.NewRequest(http.MethodPost, "http://backend:8080/api", nil)
+			r.Header.Set("X-Forwarded-Proto", "https")
+			r.Header.Set("X-Forwarded-Host", "h5.example")
+			r.Header.Set("Origin", "https://h5.example")
+			r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{caddyhttp.TrustedProxyVarKey: tc.trusted}))
+			if got := sameOrigin(r); got != tc.want {
+				t.Errorf("sameOrigin = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestLogoutWithTheCookieRevokesTheTokenAndClearsTheCookie(t *testing.T) {
 	x := newH5Rig(t, nil)
 	login := x.loggedIn(t)
@@ -354,9 +389,18 @@ func TestLogoutWithTheCookieRevokesTheTokenAndClearsTheCookie(t *testing.T) {
 		}
 		return rec
 	}
-	// Another site's form neither logs the user out nor clears their cookie.
+	// Another site's form neither logs the user out nor clears their cookie,
+	// not even beside a cookie a sibling subdomain planted (clearing ours
+	// would leave the user logged in as whoever planted it).
 	if rec := logout("https://evil.example"); rec.Code != http.StatusForbidden || len(rec.Result().Cookies()) != 0 {
 		t.Fatalf("a cross-site logout: %d, Set-Cookie %q", rec.Code, rec.Header().Values("Set-Cookie"))
+	}
+	planted := httptest.NewRequest(http.MethodPost, "https://h5.example/wx/logout", nil)
+	planted.AddCookie(login)
+	planted.AddCookie(&http.Cookie{Name: "wxauth", Value: "the-attackers-token"})
+	planted.Header.Set("Origin", "https://evil.h5.example")
+	if rec, _, _ := serveForwarded(x.h, planted); len(rec.Result().Cookies()) != 0 {
+		t.Fatalf("a sibling's logout beside a planted cookie: %d, Set-Cookie %q", rec.Code, rec.Header().Values("Set-Cookie"))
 	}
 	rec := logout("https://h5.example")
 	if rec.Code != http.StatusNoContent {

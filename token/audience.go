@@ -34,12 +34,13 @@ func Audience(raw string) string {
 	}
 	// Issue writes "aud":"<appid>" once, which a scan finds without
 	// encoding/json's cost (the hot path of every handler with several
-	// accounts). Quotes inside JSON strings are escaped, so `"aud"` is a
-	// key wherever it stands; a nested or odd payload may be routed to the
-	// wrong account, whose Verify then refuses it, as it refuses any token
-	// not its own. Anything else — a list, escapes, spaces, bytes JSON would
-	// read otherwise — is decoded.
-	if bytes.Count(b, audKey) == 1 {
+	// accounts). Without backslashes no quote stands inside a string, so
+	// `"aud"` in any case (encoding/json matches keys without regard to
+	// case) is a key wherever it stands; a nested or odd payload may be
+	// routed to the wrong account, whose Verify then refuses it, as it
+	// refuses any token not its own. Anything else — escapes, a list,
+	// spaces, several aud keys, bytes JSON would read otherwise — is decoded.
+	if bytes.IndexByte(b, '\\') < 0 && audKeys(b) == 1 {
 		if _, rest, ok := bytes.Cut(b, audKeyString); ok {
 			if v, _, ok := bytes.Cut(rest, []byte{'"'}); ok && plainASCII(v) {
 				return string(v)
@@ -56,10 +57,18 @@ func Audience(raw string) string {
 	return c.Audience[0]
 }
 
-var (
-	audKey       = []byte(`"aud"`)
-	audKeyString = []byte(`"aud":"`)
-)
+var audKeyString = []byte(`"aud":"`)
+
+// audKeys counts `"aud"` in b in any case.
+func audKeys(b []byte) int {
+	n := 0
+	for i := 0; i+5 <= len(b); i++ {
+		if b[i] == '"' && b[i+4] == '"' && b[i+1]|0x20 == 'a' && b[i+2]|0x20 == 'u' && b[i+3]|0x20 == 'd' {
+			n++
+		}
+	}
+	return n
+}
 
 // plainASCII reports whether v is a non-empty JSON string body that reads
 // as itself: printable ASCII without escapes.
