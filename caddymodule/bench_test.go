@@ -3,6 +3,8 @@ package caddymodule
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -199,6 +201,48 @@ func BenchmarkServeHTTPVerifiedH5(b *testing.B) {
 				if err := x.h.ServeHTTP(w, r, noopNext); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkServeHTTPVerifiedManyUsers is BenchmarkServeHTTPVerified with
+// each request the next of many users' tokens (bench/run.sh's scenario U
+// without the network): what many distinct cached tokens cost over one.
+func BenchmarkServeHTTPVerifiedManyUsers(b *testing.B) {
+	h, mock := provisionHandler(b, wxmock.Config{AppID: "wx0123456789abcdef", AppSecret: "bench-app-secret", UnionID: true})
+	tokens := make([]string, 20_000)
+	for i := range tokens {
+		r := benchRequest(http.MethodPost, "/wx/login", "")
+		r.Body = io.NopCloser(strings.NewReader(`{"code":"` + mock.Code(fmt.Sprintf("user%d", i)) + `"}`))
+		rec := httptest.NewRecorder()
+		if err := h.ServeHTTP(rec, r, noopNext); err != nil || rec.Code != http.StatusOK {
+			b.Fatalf("login %d: %v %d %s", i, err, rec.Code, rec.Body)
+		}
+		var login struct{ Token string }
+		json.Unmarshal(rec.Body.Bytes(), &login)
+		tokens[i] = login.Token
+	}
+	for _, users := range []int{1, 20_000} {
+		b.Run(fmt.Sprintf("users=%d", users), func(b *testing.B) {
+			r := benchRequest(http.MethodGet, "/api/orders", "")
+			values := make([][]string, users)
+			for i := range values {
+				values[i] = []string{"Bearer " + tokens[i]}
+				r.Header["Authorization"] = values[i]
+				if err := h.ServeHTTP(&benchWriter{h: http.Header{}}, r, noopNext); err != nil || r.Header.Get(headerOpenID) == "" {
+					b.Fatalf("user %d not verified: %v", i, err)
+				}
+			}
+			w := &benchWriter{h: http.Header{}}
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				r.Header["Authorization"] = values[i%users]
+				if err := h.ServeHTTP(w, r, noopNext); err != nil {
+					b.Fatal(err)
+				}
+				i++
 			}
 		})
 	}
