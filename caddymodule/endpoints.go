@@ -75,12 +75,17 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, name str
 		return nil
 	}
 	if to, ok := body.(redirect); ok {
-		w.Header().Set("Location", string(to))
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(http.StatusFound)
+		writeRedirect(w, string(to))
 		return nil
 	}
 	return writeJSON(w, http.StatusOK, body)
+}
+
+// writeRedirect sends the browser to location, an answer no cache keeps.
+func writeRedirect(w http.ResponseWriter, location string) {
+	w.Header().Set("Location", location)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusFound)
 }
 
 func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) error {
@@ -236,7 +241,7 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) error {
 			return nil, methodNotAllowed(w, http.MethodPost)
 		}
 		id, acc, err := h.verifyForEndpoint(r, ev)
-		cookieWasCredential := r.Header.Get("Authorization") == "" && len(r.CookiesNamed(h.CookieName)) == 1
+		_, cookieWasCredential, _ := h.credential(r)
 		if cookieWasCredential && (err == nil || (errorCode(err) == auth.CodeUnauthorized && sameOrigin(r))) {
 			// Only the cookie that was the credential, so no token is
 			// forgotten unrevoked (with two, the other may be one a sibling

@@ -207,9 +207,7 @@ func isPageLoad(r *http.Request) bool {
 
 // redirectToLogin sends a page load to log in and come back.
 func (h *Handler) redirectToLogin(w http.ResponseWriter, r *http.Request) error {
-	w.Header().Set("Location", h.OAuthPath+"?return_to="+url.QueryEscape(r.URL.RequestURI()))
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusFound)
+	writeRedirect(w, h.OAuthPath+"?return_to="+url.QueryEscape(r.URL.RequestURI()))
 	return nil
 }
 

@@ -521,3 +521,18 @@ func TestAMadeUpStateCostsNoRateLimitCount(t *testing.T) {
 	// The one login the limit allows is still there for the real user.
 	x.loggedIn(t)
 }
+
+func TestLogoutOnASiteWithoutH5LeavesACookieOfTheSameNameAlone(t *testing.T) {
+	app, _, ctx := twoMiniPrograms(t)
+	h := handlerOf(t, app, ctx)
+	r := httptest.NewRequest(http.MethodPost, "https://mini.example/wx/logout", nil)
+	r.AddCookie(&http.Cookie{Name: "wxauth", Value: "the-upstreams-own"})
+	r.Header.Set("Origin", "https://mini.example")
+	rec, _, err := serveForwarded(h, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Code != http.StatusUnauthorized || len(rec.Result().Cookies()) != 0 {
+		t.Fatalf("got %d, Set-Cookie %q: want 401 and the cookie left alone", rec.Code, rec.Header().Values("Set-Cookie"))
+	}
+}
